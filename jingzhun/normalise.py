@@ -1,0 +1,199 @@
+"""Vectorised normalisers for the value forms departments send (sources.md).
+
+Every function takes a pandas Series of raw strings and returns new Series;
+none loops over rows in Python. Nothing is guessed: a value that cannot be
+read is returned as missing together with the reason.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+import opencc
+import pandas as pd
+from stdnum import numdb
+from stdnum.cn import ric
+
+_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+_CHECK_CHARS = np.array(list("10X98765432"))
+
+ID_PROBLEMS = {
+    "missing": "身份证号为空 (missing)",
+    "excel": "身份证号被Excel转成数字,末位已丢失 (Excel-mangled number)",
+    "shape": "身份证号格式不符 (not 18 characters of digits with a final digit or X)",
+    "checksum": "身份证号校验位错误 (bad ISO 7064 check digit)",
+    "date": "身份证号中出生日期不存在 (impossible birth date)",
+    "region": "身份证号地址码不存在 (address code never existed in GB/T 2260)",
+}
+
+
+@lru_cache(maxsize=1)
+def address_codes() -> frozenset[str]:
+    """Every 6-digit GB/T 2260 code that exists or once existed, from python-stdnum's table.
+
+    The validity years in that table are deliberately ignored: the address code
+    on an identity number is where it was issued, not where the person was
+    born (sources.md, ``id_number``).
+    """
+    codes: set[str] = set()
+    for _, plo, phi, _, children in numdb.get("cn/loc").prefixes:
+        for _, clo, chi, _, _ in children:
+            for p in range(int(plo), int(phi) + 1):
+                for c in range(int(clo), int(chi) + 1):
+                    codes.add(f"{p:02d}{c:04d}")
+    return frozenset(codes)
+
+
+def check_digits(first17: pd.Series) -> pd.Series:
+    """ISO 7064 MOD 11-2 check characters of 17-digit strings (same as ``stdnum.cn.ric``)."""
+    if first17.empty:
+        return pd.Series([], index=first17.index, dtype="str")
+    raw = np.frombuffer("".join(first17.tolist()).encode("ascii"), dtype=np.uint8)
+    digits = raw.reshape(-1, 17).astype(np.int64) - 48
+    return pd.Series(_CHECK_CHARS[(digits @ _ID_WEIGHTS) % 11], index=first17.index, dtype="str")
+
+
+def fold_width(values: pd.Series) -> pd.Series:
+    """Full-width letters, digits and punctuation to their half-width forms (NFKC)."""
+    return values.astype("str").str.normalize("NFKC")
+
+
+def normalise_ids(raw: pd.Series) -> pd.DataFrame:
+    """Identity numbers as 18 upper-case characters, with validity and the reason when invalid.
+
+    Grain: one row per input value, same index. Columns: ``id_number`` (the
+    normalised number, or the cleaned text when it is not a valid number),
+    ``id_valid``, ``id_problem`` (key of ``ID_PROBLEMS``, empty when valid),
+    ``id_legacy15`` (upgraded from the 15-digit form).
+    """
+    s = fold_width(raw.fillna("").astype("str"))
+    s = s.str.replace(r"\s+", "", regex=True).str.lstrip("'‘’`").str.upper()
+    problem = pd.Series("", index=s.index, dtype="str")
+    problem = problem.mask(s.eq(""), "missing")
+    excel = s.str.fullmatch(r"\d+(\.\d+)?E\+?\d+") | s.str.fullmatch(r"\d+\.\d*")
+    problem = problem.mask(problem.eq("") & excel, "excel")
+
+    legacy = problem.eq("") & s.str.fullmatch(r"\d{15}")
+    if legacy.any():
+        body = s[legacy].str[:6] + "19" + s[legacy].str[6:15]
+        s = s.mask(legacy, body + check_digits(body))
+    shaped = s.str.fullmatch(r"\d{17}[\dX]")
+    problem = problem.mask(problem.eq("") & ~shaped, "shape")
+
+    ok = problem.eq("")
+    if ok.any():
+        bad_check = pd.Series(False, index=s.index)
+        bad_check[ok] = check_digits(s[ok].str[:17]).ne(s[ok].str[17])
+        problem = problem.mask(ok & bad_check, "checksum")
+        ok = problem.eq("")
+        births = pd.to_datetime(s.where(ok, "").str[6:14], format="%Y%m%d", errors="coerce")
+        problem = problem.mask(ok & births.isna(), "date")
+        ok = problem.eq("")
+        problem = problem.mask(ok & ~s.str[:6].isin(address_codes()), "region")
+    return pd.DataFrame({
+        "id_number": s, "id_valid": problem.eq(""), "id_problem": problem, "id_legacy15": legacy,
+    }, index=raw.index)
+
+
+def birth_dates(id_numbers: pd.Series) -> pd.Series:
+    """Birth date inside valid 18-character identity numbers (NaT otherwise)."""
+    return pd.to_datetime(id_numbers.astype("str").str[6:14], format="%Y%m%d", errors="coerce")
+
+
+def ages_at(id_numbers: pd.Series, as_of: pd.Timestamp) -> pd.Series:
+    """Completed years at ``as_of`` from the birth date in the identity number."""
+    born = birth_dates(id_numbers)
+    had_birthday = (born.dt.month < as_of.month) | ((born.dt.month == as_of.month) & (born.dt.day <= as_of.day))
+    return (as_of.year - born.dt.year - (~had_birthday).astype("int64")).astype("Int64")
+
+
+_DATE_FORMS = (
+    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?",
+    r"(\d{4})/(\d{1,2})/(\d{1,2})",
+    r"(\d{4})\.(\d{1,2})\.(\d{1,2})",
+    r"(\d{4})年(\d{1,2})月(\d{1,2})日",
+    r"(\d{4})(\d{2})(\d{2})",
+)
+_DATE_PATTERN = "^(?:" + "|".join(f"(?:{form})" for form in _DATE_FORMS) + ")$"
+
+
+def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates in any form of sources.md, and a mask of non-empty values that are not dates.
+
+    Accepted: ``2019-03-11``, ``2019/3/11``, ``20190311``, ``2019年3月11日``,
+    ``2019.03.11``; Excel date cells arrive from the readers as ISO text.
+    """
+    s = fold_width(raw.fillna("")).str.strip()
+    parts = s.str.extract(_DATE_PATTERN)
+    # each alternative has three groups: take the first non-missing triple
+    y = parts.iloc[:, 0::3].bfill(axis=1).iloc[:, 0]
+    m = parts.iloc[:, 1::3].bfill(axis=1).iloc[:, 0]
+    d = parts.iloc[:, 2::3].bfill(axis=1).iloc[:, 0]
+    text = y + "-" + m.str.zfill(2) + "-" + d.str.zfill(2)
+    dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    return dates, s.ne("") & dates.isna()
+
+
+def parse_money(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Yuan amounts from ``3500``, ``3,500.00``, ``3500元``; and a mask of unreadable values."""
+    s = fold_width(raw.fillna("")).str.strip()
+    cleaned = s.str.replace(r"[,\s]|元$|人民币", "", regex=True)
+    values = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"-?\d+(\.\d+)?"), None), errors="coerce")
+    return values.astype("Float64"), s.ne("") & values.isna()
+
+
+def parse_years(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Four-digit years (``2019``, ``2019年``, ``2019.0`` from a numeric cell)."""
+    s = fold_width(raw.fillna("")).str.strip()
+    digits = s.str.extract(r"^(\d{4})(?:年|\.0+)?$")[0]
+    years = pd.to_numeric(digits, errors="coerce").astype("Int64")
+    return years, s.ne("") & years.isna()
+
+
+def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Plain numbers (areas, counts), units and thousands separators removed."""
+    s = fold_width(raw.fillna("")).str.strip()
+    cleaned = s.str.replace(r"[,\s]|平方米$|m2$|㎡$|人$", "", regex=True)
+    values = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"-?\d+(\.\d+)?"), None), errors="coerce")
+    return values.astype("Float64"), s.ne("") & values.isna()
+
+
+def parse_code12(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """12-digit division codes as text; an Excel number form (``6.2e11``, ``620421100201.0``) is read back exactly when integral."""
+    s = fold_width(raw.fillna("")).str.strip().str.lstrip("'")
+    s = s.str.replace(r"^(\d{12})\.0+$", r"\1", regex=True)
+    ok = s.str.fullmatch(r"\d{12}")
+    return s.where(ok, None), s.ne("") & ~ok
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def normalise_names(raw: pd.Series) -> pd.Series:
+    """Names compared across registers: white space removed, full-width folded, traditional to simplified.
+
+    OpenCC converts all distinct names in one call (joined by newlines), not once per row.
+    """
+    s = fold_width(raw.fillna("")).str.replace(r"\s+", "", regex=True)
+    unique = pd.unique(s)
+    converted = _t2s().convert("\n".join(unique)).split("\n")
+    if len(converted) != len(unique):  # a name holding a line break would shift the mapping
+        raise ValueError("name normalisation lost alignment")
+    return s.map(dict(zip(unique, converted))).astype("str")
+
+
+def map_vocab(raw: pd.Series, mapping: dict[str, str]) -> tuple[pd.Series, pd.Series]:
+    """Coded values to their canonical form; and a mask of non-empty values outside the vocabulary."""
+    s = fold_width(raw.fillna("")).str.replace(r"\s+", "", regex=True)
+    keys = {"".join(unicodedata.normalize("NFKC", k).split()): v for k, v in mapping.items()}
+    mapped = s.map(keys)
+    return mapped.astype("str").where(mapped.notna(), None), s.ne("") & mapped.isna()
+
+
+def stdnum_check_digit(number17: str) -> str:
+    """The reference implementation the vectorised check digit is tested against."""
+    return ric.calc_check_digit(number17 + "0")

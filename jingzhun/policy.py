@@ -1,0 +1,132 @@
+"""The one typed configuration of policy numbers and vocabularies.
+
+Defaults come from ``../shared/spec/rules.md`` and the seed documents. Rule
+code never holds a literal threshold or code list: it reads them from here.
+A deployment overrides any field with a YAML or JSON file
+(``jingzhun run --config FILE``); unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Vocabulary(BaseModel):
+    """Synonyms departments use, mapped to the canonical value of each coded column."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    register_status: dict[str, str] = {
+        "未脱贫": "未脱贫", "已脱贫": "已脱贫", "标注脱贫": "已脱贫", "返贫": "返贫",
+    }
+    unexited_statuses: tuple[str, ...] = ("未脱贫", "返贫")
+    person_status: dict[str, str] = {
+        "正常": "正常", "死亡": "死亡", "迁出": "迁出", "注销": "注销",
+        "服兵役": "服兵役", "出国(境)": "出国(境)", "出国（境）": "出国(境)", "出国": "出国(境)",
+    }
+    vehicle_status: dict[str, str] = {
+        "正常": "正常", "A": "正常", "注销": "注销", "E": "注销", "报废": "报废", "M": "报废",
+        "G": "报废", "转出": "转出", "C": "转出", "被盗抢": "被盗抢", "B": "被盗抢",
+    }
+    right_status: dict[str, str] = {"现势": "现势", "注销": "注销", "历史": "历史"}
+    housing_grade: dict[str, str] = {
+        "A": "A", "B": "B", "C": "C", "D": "D",
+        "A级": "A", "B级": "B", "C级": "C", "D级": "D",
+    }
+    renovation: dict[str, str] = {
+        "未改造": "未改造", "改造中": "改造中", "已改造": "已改造", "竣工": "已改造", "已竣工": "已改造",
+    }
+    assistance_type: dict[str, str] = {
+        "低保": "低保", "农村低保": "低保", "特困供养": "特困供养", "特困人员": "特困供养", "特困": "特困供养",
+    }
+    dibao_class: dict[str, str] = {
+        "一类": "一类", "二类": "二类", "三类": "三类", "四类": "四类",
+        "A类": "一类", "B类": "二类", "C类": "三类",
+    }
+    labor_capacity: dict[str, str] = {
+        "完全丧失劳动能力": "完全丧失", "完全丧失": "完全丧失",
+        "部分丧失劳动能力": "部分丧失", "部分丧失": "部分丧失",
+        "有劳动能力": "有劳动能力",
+    }
+    assistance_status: dict[str, str] = {"在保": "在保", "停保": "停保", "退出": "退出"}
+    enrollment_status: dict[str, str] = {
+        "在读": "在读", "在校": "在读", "休学": "休学", "辍学": "辍学",
+        "送教上门": "送教上门", "转学": "转学", "毕业": "毕业",
+    }
+    dropout_reason: dict[str, str] = {
+        "因病": "因病", "因残": "因残", "因智": "因智", "厌学": "厌学",
+        "因贫": "因贫", "外出务工": "外出务工", "其他": "其他",
+    }
+    insured_status: dict[str, str] = {
+        "参保": "参保", "正常参保": "参保", "停保": "停保", "中断": "中断", "未参保": "未参保",
+    }
+    illness_category: dict[str, str] = {
+        "大病": "大病", "重大疾病": "大病", "慢性病": "慢性病", "门诊慢特病": "慢性病",
+    }
+    treatment_status: dict[str, str] = {"治疗中": "治疗中", "未治愈": "未治愈", "已治愈": "已治愈"}
+    term_status: dict[str, str] = {"在任": "在任", "离任": "离任"}
+    yes_no: dict[str, str] = {"是": "是", "否": "否"}
+    totals_markers: tuple[str, ...] = ("合计", "总计", "小计")
+
+
+class Policy(BaseModel):
+    """Policy parameters of the cross-match rules (rules.md, "Policy parameters")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    income_line: dict[int, float] = {2016: 3000, 2017: 3335, 2018: 3535, 2019: 3747, 2020: 4000}
+    referral_income: float = 3500
+    large_medical_expense: float = 10000
+    car_class_prefixes: tuple[str, ...] = ("K", "H1", "H2", "H3", "H4")
+    exempt_class_prefixes: tuple[str, ...] = ("H5", "N", "M", "T")
+    vehicle_type_names: dict[str, str] = Field(default_factory=lambda: dict(_VEHICLE_TYPE_NAMES))
+    blocking_cadre_positions: tuple[str, ...] = ("村党支部书记", "村委会主任", "副书记", "副主任", "文书")
+    compulsory_age_min: int = 6
+    compulsory_age_max: int = 15
+    exempt_property_natures: tuple[str, ...] = ("安置房", "公租房", "廉租房", "自建房", "经济适用住房", "房改房")
+    removable_property_usages: tuple[str, ...] = ("住宅", "商业", "办公")
+    stale_after_days: int = 7
+    max_shrink_share: float = 0.20
+    max_invalid_id_share: float = 0.05
+    vocab: Vocabulary = Vocabulary()
+
+    def income_line_for(self, as_of: date) -> float:
+        """The poverty line of ``as_of``'s year: the latest year on or before it."""
+        years = [y for y in self.income_line if y <= as_of.year]
+        if not years:
+            raise ValueError(f"no income_line configured for {as_of.year} or earlier")
+        return float(self.income_line[max(years)])
+
+
+# GA 802 names departments write instead of codes (rules.md: "Names map to codes").
+_VEHICLE_TYPE_NAMES: dict[str, str] = {
+    "大型普通客车": "K11", "大型客车": "K11", "中型普通客车": "K21", "中型客车": "K21",
+    "小型普通客车": "K31", "小型客车": "K31", "小型越野客车": "K32", "小型轿车": "K33",
+    "微型普通客车": "K41", "微型客车": "K41", "微型轿车": "K43",
+    "重型普通货车": "H11", "重型货车": "H11", "中型普通货车": "H21", "中型货车": "H21",
+    "轻型普通货车": "H31", "轻型货车": "H31", "轻型厢式货车": "H32", "微型普通货车": "H41",
+    "微型货车": "H41", "低速货车": "H51", "普通低速货车": "H51", "厢式低速货车": "H52",
+    "罐式低速货车": "H53", "自卸低速货车": "H54",
+    "三轮汽车": "N11", "低速三轮汽车": "N11",
+    "普通正三轮摩托车": "M11", "普通二轮摩托车": "M21", "二轮摩托车": "M21", "摩托车": "M21",
+    "轻便二轮摩托车": "M22", "轻便摩托车": "M22",
+    "大型轮式拖拉机": "T11", "小型轮式拖拉机": "T21", "手扶拖拉机": "T22", "拖拉机": "T21",
+    "重型半挂牵引车": "Q11", "专项作业车": "Z11",
+}
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The default policy, with the fields of a YAML or JSON file laid over it."""
+    if path is None:
+        return Policy()
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a policy file must be a mapping of fields")
+    return Policy.model_validate({**Policy().model_dump(), **data})

@@ -1,0 +1,287 @@
+"""Readers for department files as they really arrive (sources.md, "How departments really send data").
+
+A reader turns one file into a frame of *text* cells under canonical column
+names (unknown columns keep their header text), with ``_file``, ``_sheet`` and
+``_row`` (the 1-based row or line number in the file) on every row. Rows that
+are not data (totals rows, blank rows) are handed back separately with their
+reason, never dropped silently. Files are only read.
+
+Problems that make a file unusable raise :class:`SourceFileError`, naming the
+file and, where it applies, the column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import python_calamine
+
+from jingzhun.contract import Source, alias_index, header_key
+from jingzhun.policy import Vocabulary
+
+HEADER_SCAN_ROWS = 30
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".csv")
+META_COLUMNS = ("_file", "_sheet", "_row")
+
+
+class SourceFileError(Exception):
+    """A file of a source that cannot be used; the message names the file (and column)."""
+
+    def __init__(self, file: str, message: str, column: str | None = None):
+        self.file, self.column = file, column
+        super().__init__(f"{file}: {message}")
+
+
+@dataclass
+class FileRecord:
+    """What the run records of every file it read."""
+
+    source: str
+    file: str
+    size: int
+    sha256: str
+    format: str
+    encoding: str = ""
+    sheet: str = ""
+    header_row: int = 0
+    rows_read: int = 0
+    rows_not_data: int = 0
+    columns: dict[str, str] = field(default_factory=dict)  # canonical -> header text found
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["columns"] = json.dumps(self.columns, ensure_ascii=False)
+        return d
+
+
+def source_files(landing: Path, source: str) -> list[Path]:
+    """The files of one source in a landing folder, in name order (empty when the folder is missing)."""
+    folder = Path(landing) / source
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in EXTENSIONS and not p.name.startswith(("~$", ".")))
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return path.stat().st_size, h.hexdigest()
+
+
+def read_file(path: Path, source: Source, label: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, FileRecord]:
+    """One department file as (data rows, non-data rows with reasons, file record)."""
+    label = label or path.name
+    size, sha = file_digest(path)
+    record = FileRecord(source=source.name, file=label, size=size, sha256=sha, format=path.suffix.lower().lstrip("."))
+    if size == 0:
+        raise SourceFileError(label, "the file is empty")
+    if record.format == "csv":
+        grid, header_at, names, frame = _read_csv(path, source, label, record)
+    else:
+        grid, header_at, names, frame = _read_excel(path, source, label, record)
+    columns = _canonical_names(names, source)
+    _require(columns, source, label)
+    record.columns = {c: n for c, n in zip(columns, names) if c in {col.name for col in source.columns}}
+    frame.columns = columns
+    frame.insert(0, "_row", pd.RangeIndex(header_at + 2, header_at + 2 + len(frame)).astype("int64"))
+    frame.insert(0, "_sheet", record.sheet)
+    frame.insert(0, "_file", label)
+    data, not_data = _split_non_data(frame)
+    record.header_row = header_at + 1
+    record.rows_read = len(frame)
+    record.rows_not_data = len(not_data)
+    return data.reset_index(drop=True), not_data.reset_index(drop=True), record
+
+
+# ---------------------------------------------------------------- header finding
+
+def _header_names(grid: list[list[str]], row: int) -> list[str]:
+    """Header text per column; an empty cell under a merged (two-row) header takes the text above it."""
+    above = grid[row - 1] if row > 0 else []
+    names = []
+    for j, cell in enumerate(grid[row]):
+        text = str(cell).strip()
+        if not text and j < len(above):
+            text = str(above[j]).strip()
+        names.append(text)
+    return names
+
+
+def _find_header(grid: list[list[str]], source: Source) -> tuple[int, int]:
+    """(row index, number of canonical columns recognised) of the best header row in the first rows."""
+    index = alias_index(source)
+    best = (-1, 0)
+    for i in range(min(len(grid), HEADER_SCAN_ROWS)):
+        found = {index[k] for k in map(header_key, _header_names(grid, i)) if k in index}
+        if len(found) > best[1]:
+            best = (i, len(found))
+    return best
+
+
+def _canonical_names(names: list[str], source: Source) -> list[str]:
+    index = alias_index(source)
+    out: list[str] = []
+    for j, name in enumerate(names):
+        canon = index.get(header_key(name))
+        candidate = canon if canon and canon not in out else (name or f"column_{j + 1}")
+        while candidate in out or candidate in META_COLUMNS:
+            candidate = f"{candidate}_{j + 1}"
+        out.append(candidate)
+    return out
+
+
+def _require(columns: list[str], source: Source, label: str) -> None:
+    for name in source.required:
+        if name not in columns:
+            col = source.column(name)
+            raise SourceFileError(
+                label, f"required column '{name}' not found (looked for headers: {', '.join(col.aliases)})", column=name)
+
+
+def _split_non_data(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Separate blank rows and totals rows (合计/总计/小计) from data, with the reason."""
+    cells = frame.drop(columns=list(META_COLUMNS)).astype("str")
+    stripped = cells.apply(lambda c: c.str.strip())
+    blank = stripped.eq("").all(axis=1)
+    markers = "|".join(Vocabulary().totals_markers)
+    first_cells = stripped.iloc[:, : min(4, stripped.shape[1])]
+    totals = ~blank & first_cells.apply(lambda c: c.str.replace(r"\s+", "", regex=True).str.match(f"^({markers})")).any(axis=1)
+    reason = pd.Series("", index=frame.index, dtype="str").mask(blank, "空行 (blank row)").mask(totals, "合计行 (totals row)")
+    not_data = frame[reason.ne("")].copy()
+    not_data["_reason"] = reason[reason.ne("")]
+    return frame[reason.eq("")].copy(), not_data
+
+
+# ---------------------------------------------------------------- Excel
+
+def _cell_text(value: object) -> str:
+    """An Excel cell as text. Numbers too long for Excel to hold exactly keep their float form, so they are seen as mangled."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_excel(path: Path, source: Source, label: str, record: FileRecord):
+    try:
+        book = python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises several error types for broken archives
+        raise SourceFileError(label, f"not a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
+    best = None
+    try:
+        for name in book.sheet_names:
+            rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            grid = [[_cell_text(v) for v in r] for r in rows[:HEADER_SCAN_ROWS]]
+            at, score = _find_header(grid, source)
+            if score and (best is None or score > best[2]):
+                best = (name, rows, score, at, grid)
+    except Exception as exc:
+        raise SourceFileError(label, f"cannot read workbook ({type(exc).__name__}: {exc})") from exc
+    finally:
+        book.close()
+    if best is None:
+        raise SourceFileError(label, "no sheet has a header row with any known column")
+    name, rows, _, at, grid = best
+    record.sheet = name
+    names = _header_names(grid, at)
+    width = len(names)
+    body = [[_cell_text(v) for v in r[:width]] + [""] * (width - len(r)) for r in rows[at + 1:]]
+    frame = pd.DataFrame(body, columns=range(width), dtype="str") if body else pd.DataFrame(
+        {j: pd.Series([], dtype="str") for j in range(width)})
+    return grid, at, names, frame
+
+
+# ---------------------------------------------------------------- CSV
+
+def _detect_encoding(path: Path, label: str) -> tuple[str, str]:
+    """(encoding, decoded first block). UTF-8 (with or without BOM) first, then GB18030."""
+    with open(path, "rb") as f:
+        head = f.read(4 << 20)
+    if b"\x00" in head:
+        raise SourceFileError(label, "unknown encoding: the file holds NUL bytes (UTF-16 or binary); send UTF-8 or GB18030 text")
+    for encoding in CSV_ENCODINGS:
+        try:
+            text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+            return encoding, text
+        except UnicodeDecodeError:
+            continue
+    raise SourceFileError(label, "unknown encoding: neither UTF-8 nor GB18030")
+
+
+def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
+    encoding, text = _detect_encoding(path, label)
+    record.encoding = encoding
+    lines = text.splitlines()[:HEADER_SCAN_ROWS]
+    grid = [row for row in csv.reader(io.StringIO("\n".join(lines)))]
+    at, score = _find_header(grid, source)
+    if score == 0:
+        raise SourceFileError(label, "no header row with any known column in the first lines")
+    names = _header_names(grid, at)
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(skip_rows=at + 1, column_names=[str(j) for j in range(len(names))],
+                                           encoding="utf8" if encoding == "utf-8-sig" else encoding,
+                                           block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(column_types={str(j): pa.string() for j in range(len(names))},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise SourceFileError(label, f"cannot parse as CSV ({encoding}): {exc}") from exc
+    frame = table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None)
+    frame = frame.astype("str").fillna("")
+    frame.columns = range(len(names))
+    return grid, at, names, frame
+
+
+def read_source(landing: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame, list[FileRecord]]:
+    """Every file of one source, concatenated; a file that cannot be read is recorded with its error.
+
+    Returns (data rows, non-data rows, file records). The caller decides what a
+    file error means for the source (the nightly flow blocks the whole source:
+    a register missing one county's file is not the register).
+    """
+    frames, skipped, records = [], [], []
+    for path in source_files(landing, source.name):
+        label = f"{source.name}/{path.name}"
+        try:
+            data, not_data, record = read_file(path, source, label)
+        except SourceFileError as exc:
+            size, sha = file_digest(path)
+            record = FileRecord(source=source.name, file=label, size=size, sha256=sha,
+                                format=path.suffix.lower().lstrip("."), error=str(exc))
+            data = not_data = None
+        records.append(record)
+        if data is not None:
+            frames.append(data)
+            skipped.append(not_data)
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(META_COLUMNS))
+    not_data = pd.concat(skipped, ignore_index=True) if skipped else pd.DataFrame(columns=[*META_COLUMNS, "_reason"])
+    return data.fillna(""), not_data.fillna(""), records
