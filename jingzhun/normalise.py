@@ -119,6 +119,13 @@ _DATE_FORMS = (
 _DATE_PATTERN = "^(?:" + "|".join(f"(?:{form})" for form in _DATE_FORMS) + ")$"
 
 
+def _first_match(groups: pd.DataFrame) -> pd.Series:
+    out = groups.iloc[:, 0]
+    for k in range(1, groups.shape[1]):
+        out = out.fillna(groups.iloc[:, k])
+    return out
+
+
 def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates in any form of sources.md, and a mask of non-empty values that are not dates.
 
@@ -127,10 +134,8 @@ def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     s = fold_width(raw.fillna("")).str.strip()
     parts = s.str.extract(_DATE_PATTERN)
-    # each alternative has three groups: take the first non-missing triple
-    y = parts.iloc[:, 0::3].bfill(axis=1).iloc[:, 0]
-    m = parts.iloc[:, 1::3].bfill(axis=1).iloc[:, 0]
-    d = parts.iloc[:, 2::3].bfill(axis=1).iloc[:, 0]
+    # each alternative has three groups (year, month, day): take the one that matched
+    y, m, d = (_first_match(parts.iloc[:, k::3]) for k in range(3))
     text = y + "-" + m.str.zfill(2) + "-" + d.str.zfill(2)
     dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
     return dates, s.ne("") & dates.isna()

@@ -1,0 +1,63 @@
+"""``jingzhun generate``: a synthetic county with planted cases and the flags they must raise."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jingzhun.contract import SOURCES
+from jingzhun.synth import cases, population, records, writers
+
+EXPECTED_FLAGS = "expected_flags.csv"
+
+
+def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | None = None) -> dict:
+    """Write ``out/landing/<source>/…`` and ``out/ground_truth/expected_flags.csv``; return a summary."""
+    as_of = as_of or date.today()
+    rng = np.random.default_rng(seed)
+    out = Path(out)
+    bg = population.background(rng, households, as_of)
+    persons, hh = bg["persons"], bg["hh"]
+    reg = population.register_households(rng, hh, as_of)
+    tables = records.background_records(rng, persons, reg, as_of)
+    tables["cadres"] = records.background_cadres(rng, persons, reg)
+    tables["deaths"], dead_index = records.background_deaths(rng, persons, reg, as_of)
+    hukou = persons.copy()
+    hukou.loc[dead_index, "person_status"] = "死亡"
+    hukou.loc[dead_index, "status_date"] = pd.to_datetime(tables["deaths"]["death_date"]).dt.date.to_numpy()
+    tables["hukou"] = hukou
+    members = persons.merge(reg.drop(columns=["size", "head_age", "surname", "hukou_household_id", "village_code"]), on="hh")
+    members["household_size"] = members.groupby("hh")["id_number"].transform("size")
+    members["labor"] = "普通劳动力"
+    members["health"] = "健康"
+    members["safe_water"] = "是"
+    members["electricity"] = "是"
+    members["village_code"] = members["address_code"]
+    tables["poverty_register"] = members
+
+    repeats = max(3, households // 2000)
+    planted, expected = cases.plant(rng, as_of, population.village_codes(households), repeats)
+    landing = out / "landing"
+    counts = {}
+    for name, source in SOURCES.items():
+        columns = [c.name for c in source.columns]
+        frames = [t for t in (tables.get(name), planted.get(name)) if t is not None and len(t)]
+        table = pd.concat([f.reindex(columns=columns) for f in frames], ignore_index=True)
+        table = table.sample(frac=1, random_state=int(rng.integers(0, 2**31))).reset_index(drop=True)
+        writers.write_source(rng, landing, name, table)
+        counts[name] = len(table)
+    truth = out / "ground_truth"
+    truth.mkdir(parents=True, exist_ok=True)
+    expected.to_csv(truth / EXPECTED_FLAGS, index=False, encoding="utf-8")
+    summary = {
+        "as_of": as_of.isoformat(), "seed": seed, "households": households, "residents": int(len(tables["hukou"]) + len(planted.get("hukou", []))),
+        "rows": counts, "planted_repeats": repeats,
+        "expected_flags": expected["rule_code"].value_counts().sort_index().to_dict(),
+        "landing": str(landing), "ground_truth": str(truth / EXPECTED_FLAGS),
+    }
+    (truth / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return summary

@@ -1,0 +1,174 @@
+"""Staging: one function per source. Rename (done by the readers), cast, normalise; no joins.
+
+Every function takes the raw text frame of one source (as read from all its
+files) and the policy, and returns a :class:`Staged`: the usable rows, typed,
+and the quarantined rows with their reason and raw values. Together they hold
+every data row the department sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from jingzhun import normalise as nz
+from jingzhun.contract import SOURCES, Column, Source
+from jingzhun.policy import Policy
+
+QUARANTINE_COLUMNS = ["source", "file", "row", "reason", "raw"]
+_PARSERS = {"date": nz.parse_dates, "money": nz.parse_money, "year": nz.parse_years,
+            "number": nz.parse_numbers, "code12": nz.parse_code12}
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Grain of ``rows``: one row per usable source row; of ``quarantine``: one row per rejected source row."""
+
+    rows: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[pd.DataFrame, pd.Series]:
+    """Canonical columns cast by kind, and the row-level reasons (empty string: no problem)."""
+    out = pd.DataFrame({"_file": raw["_file"].astype("str"), "_row": raw["_row"].astype("int64")}, index=raw.index)
+    reasons = pd.Series("", index=raw.index, dtype="str")
+    for col in source.columns:
+        if col.name not in raw.columns:
+            continue
+        values = raw[col.name].astype("str").fillna("")
+        if col.required and col.kind != "id":
+            reasons = _append(reasons, values.str.strip().eq(""), f"必填字段为空 (required value missing): {col.name}")
+        typed, bad = _cast(values, col, policy, out)
+        out[col.name] = typed
+        if bad is not None:
+            reasons = _append(reasons, bad, f"无法识别的值 (unreadable value) in {col.name}")
+    return out, reasons
+
+
+def _append(reasons: pd.Series, mask: pd.Series, text: str | pd.Series) -> pd.Series:
+    """Reasons with ``text`` added (``; ``-separated) where ``mask`` holds."""
+    return reasons.mask(mask, reasons.where(reasons.eq(""), reasons + "; ") + text)
+
+
+def _cast(values: pd.Series, col: Column, policy: Policy, out: pd.DataFrame) -> tuple[pd.Series, pd.Series | None]:
+    if col.kind == "id":
+        ids = nz.normalise_ids(values)
+        out[f"{col.name}_valid"] = ids["id_valid"]
+        out[f"{col.name}_problem"] = ids["id_problem"]
+        return ids["id_number"], None
+    if col.kind == "name":
+        out[f"{col.name}_norm"] = nz.normalise_names(values)
+        return values.str.strip(), None
+    if col.kind == "vocab":
+        return nz.map_vocab(values, getattr(policy.vocab, col.vocab))
+    if col.kind in _PARSERS:
+        return _PARSERS[col.kind](values)
+    return nz.fold_width(values).str.strip(), None
+
+
+def _quarantine(raw: pd.DataFrame, source: str, reasons: pd.Series) -> pd.DataFrame:
+    bad = reasons.ne("")
+    cells = raw.loc[bad].drop(columns=["_file", "_sheet", "_row"], errors="ignore")
+    raw_json = [json.dumps(r, ensure_ascii=False) for r in cells.to_dict(orient="records")]
+    return pd.DataFrame({
+        "source": source, "file": raw.loc[bad, "_file"].astype("str"), "row": raw.loc[bad, "_row"].astype("int64"),
+        "reason": reasons[bad], "raw": pd.Series(raw_json, index=cells.index, dtype="str"),
+    }, columns=QUARANTINE_COLUMNS).reset_index(drop=True)
+
+
+def _staged(raw: pd.DataFrame, name: str, policy: Policy, *, keep_invalid_ids: bool = False,
+            extra: Callable[[pd.DataFrame, Policy], tuple[pd.DataFrame, pd.Series]] | None = None) -> Staged:
+    source = SOURCES[name]
+    typed, reasons = _typed_columns(raw, source, policy)
+    id_column = next(c.name for c in source.columns if c.kind == "id")
+    if not keep_invalid_ids:
+        id_reason = typed[f"{id_column}_problem"].map(nz.ID_PROBLEMS).fillna("").astype("str")
+        reasons = _append(reasons, id_reason.ne(""), id_reason)
+    if extra is not None:
+        typed, extra_reasons = extra(typed, policy)
+        reasons = _append(reasons, extra_reasons.ne(""), extra_reasons)
+    ok = reasons.eq("")
+    return Staged(rows=typed.loc[ok].reset_index(drop=True), quarantine=_quarantine(raw, name, reasons))
+
+
+# ---------------------------------------------------------------- one function per source
+
+def stg_poverty_register(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per registered person. Rows with invalid identity numbers stay (they raise DQ_INVALID_ID)."""
+    def exited(typed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.Series]:
+        typed = typed.assign(unexited=typed["status"].isin(policy.vocab.unexited_statuses))
+        return typed, pd.Series("", index=typed.index, dtype="str")
+    return _staged(raw, "poverty_register", policy, keep_invalid_ids=True, extra=exited)
+
+
+def stg_public_security__hukou(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per person in household registration."""
+    return _staged(raw, "hukou", policy)
+
+
+def stg_public_security__vehicles(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per registered vehicle, with its GA 802 class code (``vehicle_class``)."""
+    def classify(typed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.Series]:
+        text = nz.fold_width(typed["vehicle_type"]).str.replace(r"\s+", "", regex=True).str.upper()
+        code = text.where(text.str.fullmatch(r"[A-Z]\d{2}"), text.map(policy.vehicle_type_names))
+        typed = typed.assign(vehicle_class=code.astype("str"))
+        return typed, code.isna().map({True: "未知车辆类型 (unknown vehicle type)", False: ""}).astype("str")
+    return _staged(raw, "vehicles", policy, extra=classify)
+
+
+def stg_housing__real_estate(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per property right."""
+    return _staged(raw, "real_estate", policy)
+
+
+def stg_housing__housing_safety(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per housing-safety appraisal."""
+    return _staged(raw, "housing_safety", policy)
+
+
+def stg_civil_affairs__social_assistance(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per assisted person."""
+    return _staged(raw, "social_assistance", policy)
+
+
+def stg_civil_affairs__deaths(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per death record."""
+    return _staged(raw, "deaths", policy)
+
+
+def stg_education__students(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per student status record."""
+    return _staged(raw, "students", policy)
+
+
+def stg_health__medical_insurance(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per person and insured year."""
+    return _staged(raw, "medical_insurance", policy)
+
+
+def stg_health__illness(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per illness record."""
+    return _staged(raw, "illness", policy)
+
+
+def stg_organisation__cadres(raw: pd.DataFrame, policy: Policy) -> Staged:
+    """One row per village committee member and term."""
+    return _staged(raw, "cadres", policy)
+
+
+STAGING: dict[str, Callable[[pd.DataFrame, Policy], Staged]] = {
+    "poverty_register": stg_poverty_register,
+    "hukou": stg_public_security__hukou,
+    "vehicles": stg_public_security__vehicles,
+    "real_estate": stg_housing__real_estate,
+    "housing_safety": stg_housing__housing_safety,
+    "social_assistance": stg_civil_affairs__social_assistance,
+    "deaths": stg_civil_affairs__deaths,
+    "students": stg_education__students,
+    "medical_insurance": stg_health__medical_insurance,
+    "illness": stg_health__illness,
+    "cadres": stg_organisation__cadres,
+}
