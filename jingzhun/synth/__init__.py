@@ -13,6 +13,7 @@ from jingzhun.contract import SOURCES
 from jingzhun.synth import cases, population, records, writers
 
 EXPECTED_FLAGS = "expected_flags.csv"
+EXPECTED_QUARANTINE = "expected_quarantine.csv"
 
 
 def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | None = None) -> dict:
@@ -40,7 +41,7 @@ def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | Non
     tables["poverty_register"] = members
 
     repeats = max(3, households // 2000)
-    planted, expected = cases.plant(rng, as_of, population.village_codes(households), repeats)
+    planted, expected, quarantined = cases.plant(rng, as_of, population.village_codes(households), repeats)
     landing = out / "landing"
     counts = {}
     for name, source in SOURCES.items():
@@ -53,10 +54,12 @@ def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | Non
     truth = out / "ground_truth"
     truth.mkdir(parents=True, exist_ok=True)
     expected.to_csv(truth / EXPECTED_FLAGS, index=False, encoding="utf-8")
+    quarantined.to_csv(truth / EXPECTED_QUARANTINE, index=False, encoding="utf-8")
     summary = {
         "as_of": as_of.isoformat(), "seed": seed, "households": households, "residents": int(len(tables["hukou"]) + len(planted.get("hukou", []))),
         "rows": counts, "planted_repeats": repeats,
         "expected_flags": expected["rule_code"].value_counts().sort_index().to_dict(),
+        "expected_quarantine": quarantined["source"].value_counts().sort_index().to_dict(),
         "landing": str(landing), "ground_truth": str(truth / EXPECTED_FLAGS),
     }
     (truth / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")

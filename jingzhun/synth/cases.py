@@ -50,6 +50,7 @@ class Builder:
     villages: np.ndarray
     rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     expected: list[dict] = field(default_factory=list)
+    quarantined: list[dict] = field(default_factory=list)
     case: str = ""
     _seq: dict = field(default_factory=lambda: defaultdict(int))
     _n: int = 0
@@ -165,6 +166,11 @@ class Builder:
         self.expected.append({"rule_code": rule, "direction": direction, "household_id": hh.household_id,
                               "hukou_household_id": hh.hukou_household_id, "id_number": number,
                               "village_code": hh.village_code, "case": self.case})
+
+
+    def expect_quarantine(self, source: str, value: str, reason: str) -> None:
+        """A row of ``source`` the staging must quarantine, found by the (raw) value planted in it."""
+        self.quarantined.append({"source": source, "value": value, "reason": reason, "case": self.case})
 
 
 CASES: dict[str, Callable[[Builder], None]] = {}
@@ -547,12 +553,30 @@ def dq_multi_household(b: Builder) -> None:
     b.expect("DQ_MULTI_HOUSEHOLD", "review", second, twin)
 
 
-def plant(rng: np.random.Generator, as_of: date, villages: np.ndarray, repeats: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Every case ``repeats`` times: the rows it adds to each register, and the flags it expects."""
+@case
+def unusable_department_rows(b: Builder) -> None:
+    """Rows outside the register that staging must quarantine, each with its reason."""
+    hh = b.household(ages=(35, 33), register=None)
+    head, spouse = hh.members
+    for kind, reason in (("excel", "excel"), ("checksum", "checksum")):
+        bad = _invalid_form(head.id_number, kind)
+        b.vehicle(head, "K33", date(2019, 1, 1))
+        b.rows["vehicles"][-1]["owner_id_number"] = bad
+        b.expect_quarantine("vehicles", bad, reason)
+    b.vehicle(spouse, "水陆两用车", date(2019, 1, 1))
+    b.expect_quarantine("vehicles", b.rows["vehicles"][-1]["plate"], "unknown vehicle type")
+    b.insure(spouse, status="已参加")
+    b.expect_quarantine("medical_insurance", spouse.id_number, "unreadable value")
+
+
+def plant(rng: np.random.Generator, as_of: date, villages: np.ndarray, repeats: int
+          ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """Every case ``repeats`` times: rows it adds to each register, flags and quarantine it expects."""
     b = Builder(rng, as_of, villages)
     for _ in range(repeats):
         for name, build in CASES.items():
             b.case = name
             build(b)
     tables = {name: pd.DataFrame(rows) for name, rows in b.rows.items()}
-    return tables, pd.DataFrame(b.expected)
+    quarantined = pd.DataFrame(b.quarantined, columns=["source", "value", "reason", "case"])
+    return tables, pd.DataFrame(b.expected), quarantined

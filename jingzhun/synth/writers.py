@@ -20,6 +20,7 @@ import pandas as pd
 from openpyxl.styles import Alignment, Font
 
 from jingzhun.contract import SOURCES
+from jingzhun.normalise import check_digits
 
 XLSX_MAX_ROWS = 60_000
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
@@ -61,6 +62,7 @@ def dirty_ids(rng: np.random.Generator, ids: pd.Series, legacy_ok: bool) -> pd.S
     """Valid numbers in the forms departments send; anything else is left exactly as it is."""
     s = ids.astype("str")
     valid = s.str.fullmatch(r"\d{17}[\dX]")
+    valid[valid] = check_digits(s[valid].str[:17]).eq(s[valid].str[17])
     pick = pd.Series(rng.random(len(s)), index=s.index)
     out = s.copy()
     out = out.mask(valid & (pick < 0.03), " " + s + " ")

@@ -1,0 +1,121 @@
+"""The nightly run's steps as Prefect tasks, at the grain of one source and one step.
+
+Tasks pass file paths (Parquet under the run folder), never large frames.
+Only extraction touches the outside world, so only it retries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+
+from jingzhun import warehouse
+from jingzhun.contract import SOURCES
+from jingzhun.policy import load_policy
+from jingzhun.readers import read_source
+from transforms.staging import QUARANTINE_COLUMNS, STAGING
+
+
+@dataclass
+class Extracted:
+    """One source as read tonight: where its raw rows are, and what was read."""
+
+    source: str
+    status: str                     # loaded | missing | failed
+    raw_path: str = ""
+    not_data_path: str = ""
+    files: list[dict] = field(default_factory=list)
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class StagedSource:
+    source: str
+    status: str
+    rows_path: str = ""
+    quarantine_path: str = ""
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    message: str = ""
+    seconds: float = 0.0
+
+
+@task(name="extract", retries=2, retry_delay_seconds=[2, 10], task_run_name="extract-{source}", timeout_seconds=3600)
+def extract_source(landing: str, source: str, run_dir: str) -> Extracted:
+    """Read every file of one source into ``raw/<source>.parquet`` (text cells, nothing changed)."""
+    started = time.perf_counter()
+    data, not_data, records = read_source(Path(landing), SOURCES[source])
+    files = [r.as_dict() for r in records]
+    if not records:
+        return Extracted(source, "missing", files=files, message="没有收到文件 (no files tonight)")
+    errors = [r.error for r in records if r.error]
+    if errors:
+        return Extracted(source, "failed", files=files, message="; ".join(errors),
+                         seconds=time.perf_counter() - started)
+    out = Path(run_dir) / "raw"
+    out.mkdir(parents=True, exist_ok=True)
+    raw_path, not_data_path = out / f"{source}.parquet", out / f"{source}.not_data.parquet"
+    data.astype("str").to_parquet(raw_path, index=False)
+    not_data.astype("str").to_parquet(not_data_path, index=False)
+    return Extracted(source, "loaded", str(raw_path), str(not_data_path), files, seconds=time.perf_counter() - started)
+
+
+@task(name="stage", task_run_name="stage-{extracted.source}", timeout_seconds=3600)
+def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> StagedSource:
+    """Cast and normalise one source; quarantine what cannot be used (and the non-data rows) with reasons."""
+    if extracted.status != "loaded":
+        return StagedSource(extracted.source, extracted.status, message=extracted.message)
+    started = time.perf_counter()
+    raw = pd.read_parquet(extracted.raw_path)
+    raw["_row"] = raw["_row"].astype("int64")
+    staged = STAGING[extracted.source](raw, load_policy(config))
+    not_data = pd.read_parquet(extracted.not_data_path)
+    skipped = pd.DataFrame({"source": extracted.source, "file": not_data.get("_file", pd.Series(dtype="str")),
+                            "row": not_data.get("_row", pd.Series(dtype="str")).astype("int64"),
+                            "reason": not_data.get("_reason", pd.Series(dtype="str")), "raw": ""},
+                           columns=QUARANTINE_COLUMNS)
+    quarantined = pd.concat([staged.quarantine, skipped], ignore_index=True)
+    out = Path(run_dir) / "staged"
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path, q_path = out / f"{extracted.source}.parquet", out / f"{extracted.source}.quarantine.parquet"
+    staged.rows.to_parquet(rows_path, index=False)
+    quarantined.to_parquet(q_path, index=False)
+    return StagedSource(extracted.source, "loaded", str(rows_path), str(q_path), rows_read=len(raw),
+                        rows_valid=len(staged.rows), rows_quarantined=len(staged.quarantine),
+                        seconds=time.perf_counter() - started)
+
+
+@task(name="publish", timeout_seconds=7200)
+def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[StagedSource],
+                dry_run: bool) -> dict:
+    """Write the run's files, quarantine and registers to the warehouse in one transaction."""
+    started = time.perf_counter()
+    files = pd.DataFrame([f for e in extracted for f in e.files])
+    loaded = [s for s in staged if s.status == "loaded"]
+    quarantined = pd.concat([pd.read_parquet(s.quarantine_path) for s in loaded], ignore_index=True) \
+        if loaded else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    if not dry_run:
+        registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
+        warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers)
+    return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined)}
+
+
+def source_summary(extracted: list[Extracted], staged: list[StagedSource]) -> dict[str, dict]:
+    """Per source: status, files, rows read / valid / quarantined, and the message when not loaded."""
+    by_source = {e.source: e for e in extracted}
+    return {s.source: {"status": s.status, "files": len(by_source[s.source].files), "rows_read": s.rows_read,
+                       "rows_valid": s.rows_valid, "rows_quarantined": s.rows_quarantined,
+                       "message": s.message} for s in staged}
+
+
+def parse_as_of(value: str | date | None) -> date:
+    if value is None or value == "":
+        return date.today()
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
