@@ -1,0 +1,30 @@
+"""Helpers for tests: valid identity numbers and real Excel files."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+
+from jingzhun.normalise import check_digits
+
+AS_OF = date(2026, 11, 22)
+
+
+def valid_id(body17: str) -> str:
+    return body17 + check_digits(pd.Series([body17])).iloc[0]
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list]], merge_title: bool = False) -> Path:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+        if merge_title:
+            ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(2, len(rows[-1])))
+    wb.save(path)
+    return path
