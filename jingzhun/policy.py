@@ -88,8 +88,15 @@ class Policy(BaseModel):
     blocking_cadre_positions: tuple[str, ...] = ("村党支部书记", "村委会主任", "副书记", "副主任", "文书")
     compulsory_age_min: int = 6
     compulsory_age_max: int = 15
-    exempt_property_natures: tuple[str, ...] = ("安置房", "公租房", "廉租房", "自建房", "经济适用住房", "房改房")
+    removable_property_natures: tuple[str, ...] = ("商品房",)
     removable_property_usages: tuple[str, ...] = ("住宅", "商业", "办公")
+    # documented for stewards; the rule raises only on removable_property_natures
+    exempt_property_natures: tuple[str, ...] = ("安置房", "公租房", "廉租房", "自建房", "经济适用住房", "房改房")
+    exempt_dropout_reasons: tuple[str, ...] = ("因病", "因残", "因智")
+    dibao_classes_for_addition: tuple[str, ...] = ("一类", "二类")
+    incapacity_levels: tuple[str, ...] = ("完全丧失", "部分丧失")
+    unsafe_housing_grades: tuple[str, ...] = ("C", "D")
+    safe_housing_grades: tuple[str, ...] = ("A", "B")
     stale_after_days: int = 7
     max_shrink_share: float = 0.20
     max_invalid_id_share: float = 0.05

@@ -1,0 +1,60 @@
+"""Evidence for flags, built column-wise: JSON for machines, Chinese sentences for stewards.
+
+An *item* is one record behind a flag (one row of one source). Items are
+rendered as JSON objects with string operations on whole columns, then
+grouped into one JSON list and one sentence per flag.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _json_string(values: pd.Series) -> pd.Series:
+    s = values.astype("str")
+    for raw, escaped in _ESCAPES.items():
+        s = s.str.replace(raw, escaped, regex=False)
+    return '"' + s + '"'
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Values as display text: dates as YYYY-MM-DD, integral numbers without decimals, missing as empty."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%Y-%m-%d").fillna("")
+    if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
+        numeric = pd.to_numeric(values, errors="coerce")
+        whole = numeric.round().eq(numeric)
+        text = numeric.astype("Float64").astype("str").where(~whole, numeric.round().astype("Int64").astype("str"))
+        return text.where(numeric.notna(), "")
+    return values.astype(object).where(values.notna(), "").astype("str")
+
+
+def items(frame: pd.DataFrame, source: str, fields: dict[str, str]) -> pd.Series:
+    """One JSON object per row: ``{"source", "file", "row", <field>: <value>…}``; ``fields`` maps key -> column."""
+    out = '{"source": "' + source + '", "file": ' + _json_string(frame["_file"]) + ', "row": ' + \
+        _text(frame["_row"]).replace("", "null")
+    for key, column in fields.items():
+        value = _text(frame[column])
+        out = out + ', "' + key + '": ' + _json_string(value).where(value.ne(""), "null")
+    return out + "}"
+
+
+def sentence(frame: pd.DataFrame, template: str) -> pd.Series:
+    """A Chinese sentence per row from a template with ``{column}`` fields (filled column-wise)."""
+    out = pd.Series("", index=frame.index, dtype="str")
+    rest = template
+    while "{" in rest:
+        head, _, tail = rest.partition("{")
+        column, _, rest = tail.partition("}")
+        out = out + head + _text(frame[column]).replace("", "—")
+    return out + rest
+
+
+def per_flag(frame: pd.DataFrame, keys: list[str], item: pd.Series, text: pd.Series, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per flag key, with ``evidence`` (JSON) and ``evidence_text`` gathered from its items."""
+    grouped = frame[keys].assign(_item=item, _text=text).groupby(keys, sort=False, dropna=False)
+    out = grouped.agg(_items=("_item", ",".join), evidence_text=("_text", "；".join)).reset_index()
+    out["evidence"] = '{"as_of": "' + as_of.strftime("%Y-%m-%d") + '", "records": [' + out.pop("_items") + "]}"
+    return out
