@@ -1,4 +1,4 @@
-"""The nightly flow: extract → normalise → load, for every source at once.
+"""The nightly flow: extract → normalise → cross-match → load, for every source at once.
 
 The body reads as a table of contents; each step lives in ``flows/steps.py``.
 """
@@ -17,7 +17,7 @@ from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 
 
-@flow(name="nightly", log_prints=False)
+@flow(name="nightly", log_prints=False, timeout_seconds=6 * 3600)
 def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | None = None,
             config: str | None = None, region: str | None = None, dry_run: bool = False,
             work_dir: str = "jingzhun-work") -> dict:
@@ -36,16 +36,18 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
         extracted = [f.result() for f in extract_futures]
         stage_futures = [steps.stage_source.submit(e, config, run_dir) for e in extracted]
         staged = [f.result() for f in stage_futures]
-        published = steps.publish_run(url, run_id, extracted, staged, dry_run)
+        matched = steps.match_registers(staged, config, as_of, region, run_dir)
+        published = steps.publish_run(url, run_id, extracted, staged, matched, region, dry_run)
     except Exception as exc:
         warehouse.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
     sources = steps.source_summary(extracted, staged)
     timings = {"extract": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
-               "load": published["seconds"], "total": time.perf_counter() - started}
+               "match": matched.seconds, "load": published["seconds"], "total": time.perf_counter() - started}
     status = "dry_run" if dry_run else "published"
     warehouse.finish_run(engine, run_id, status, timings, sources)
     failed = sorted(s for s, v in sources.items() if v["status"] == "failed")
     logger.info("run %s %s; sources failed: %s", run_id, status, ", ".join(failed) or "none")
     return {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir,
-            "sources": sources, "timings": timings, "quarantined": published["quarantined"]}
+            "sources": sources, "timings": timings, "quarantined": published["quarantined"],
+            "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated}

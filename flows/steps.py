@@ -18,6 +18,7 @@ from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.policy import load_policy
 from jingzhun.readers import read_source
+from transforms.flags import FLAG_COLUMNS, RULES, flags
 from transforms.staging import QUARANTINE_COLUMNS, STAGING
 
 
@@ -47,7 +48,7 @@ class StagedSource:
     seconds: float = 0.0
 
 
-@task(name="extract", retries=2, retry_delay_seconds=[2, 10], task_run_name="extract-{source}", timeout_seconds=3600)
+@task(name="extract", retries=2, retry_delay_seconds=[2, 10], task_run_name="extract-{source}")
 def extract_source(landing: str, source: str, run_dir: str) -> Extracted:
     """Read every file of one source into ``raw/<source>.parquet`` (text cells, nothing changed)."""
     started = time.perf_counter()
@@ -67,7 +68,7 @@ def extract_source(landing: str, source: str, run_dir: str) -> Extracted:
     return Extracted(source, "loaded", str(raw_path), str(not_data_path), files, seconds=time.perf_counter() - started)
 
 
-@task(name="stage", task_run_name="stage-{extracted.source}", timeout_seconds=3600)
+@task(name="stage", task_run_name="stage-{extracted.source}")
 def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> StagedSource:
     """Cast and normalise one source; quarantine what cannot be used (and the non-data rows) with reasons."""
     if extracted.status != "loaded":
@@ -92,10 +93,45 @@ def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> Stag
                         seconds=time.perf_counter() - started)
 
 
-@task(name="publish", timeout_seconds=7200)
-def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[StagedSource],
-                dry_run: bool) -> dict:
-    """Write the run's files, quarantine and registers to the warehouse in one transaction."""
+@dataclass
+class Matched:
+    flags_path: str
+    rules_path: str
+    raised: int
+    not_evaluated: dict[str, str]
+    seconds: float
+
+
+@task(name="match")
+def match_registers(staged: list[StagedSource], config: str | None, as_of: date, region: str | None,
+                    run_dir: str) -> Matched:
+    """Cross-match the usable registers: every rule that can be evaluated tonight, with evidence."""
+    started = time.perf_counter()
+    frames = {s.source: pd.read_parquet(s.rows_path) for s in staged if s.status == "loaded"}
+    unavailable = {s.source: f"{s.status}: {s.message}" for s in staged if s.status != "loaded"}
+    if "poverty_register" in frames:
+        raised, skipped = flags(frames, load_policy(config), pd.Timestamp(as_of), unavailable)
+    else:
+        raised = pd.DataFrame(columns=FLAG_COLUMNS)
+        skipped = {code: f"poverty_register: {unavailable.get('poverty_register', '')}" for code in RULES}
+    if region:
+        raised = raised[raised["village_code"].str.startswith(region)]
+    rules = pd.DataFrame({"rule_code": list(RULES)})
+    rules["evaluated"] = ~rules["rule_code"].isin(skipped)
+    rules["reason"] = rules["rule_code"].map(skipped).fillna("")
+    rules["raised"] = rules["rule_code"].map(raised["rule_code"].value_counts()).fillna(0).astype("int64")
+    out = Path(run_dir) / "flags"
+    out.mkdir(parents=True, exist_ok=True)
+    raised.to_parquet(out / "flags.parquet", index=False)
+    rules.to_parquet(out / "rules.parquet", index=False)
+    return Matched(str(out / "flags.parquet"), str(out / "rules.parquet"), len(raised), skipped,
+                   time.perf_counter() - started)
+
+
+@task(name="publish")
+def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[StagedSource], matched: Matched,
+                region: str | None, dry_run: bool) -> dict:
+    """Write the run's files, quarantine, registers and flags to the warehouse in one transaction."""
     started = time.perf_counter()
     files = pd.DataFrame([f for e in extracted for f in e.files])
     loaded = [s for s in staged if s.status == "loaded"]
@@ -103,7 +139,8 @@ def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[
         if loaded else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     if not dry_run:
         registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
-        warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers)
+        warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
+                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), region)
     return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined)}
 
 

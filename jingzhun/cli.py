@@ -49,6 +49,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flags_export(args: argparse.Namespace) -> int:
+    from jingzhun import warehouse
+    from jingzhun.exports import flags_for_export, write_table
+
+    frame = flags_for_export(warehouse.connect(args.warehouse), args.status)
+    path = write_table(frame, Path(args.out))
+    print(f"{len(frame)} flags written to {path}")
+    return 0
+
+
 def _print_run(result: dict) -> None:
     print(f"run {result['run_id']}: {result['status']}")
     print(f"{'source':<20}{'status':<10}{'files':>6}{'read':>10}{'valid':>10}{'quarantined':>13}")
@@ -56,6 +66,9 @@ def _print_run(result: dict) -> None:
         print(f"{name:<20}{s['status']:<10}{s['files']:>6}{s['rows_read']:>10}{s['rows_valid']:>10}{s['rows_quarantined']:>13}")
         if s["message"]:
             print(f"    {s['message']}")
+    print(f"flags raised: {result['flags_raised']}")
+    for code, reason in result["not_evaluated"].items():
+        print(f"  not evaluated {code}: {reason}")
     print(f"warehouse: {result['warehouse']}")
     print(f"run folder: {result['run_dir']}")
 
@@ -80,6 +93,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true")
     r.set_defaults(func=cmd_run)
 
+    f = sub.add_parser("flags", help="flags in the warehouse")
+    fsub = f.add_subparsers(dest="flags_command", required=True)
+    fx = fsub.add_parser("export", help="write the current flags, one row per flag")
+    fx.add_argument("--warehouse", default=None)
+    fx.add_argument("--out", required=True, help="FILE.csv (UTF-8 with BOM) or FILE.xlsx")
+    fx.add_argument("--status", choices=["open", "confirmed", "dismissed", "resolved", "all"], default="open")
+    fx.set_defaults(func=cmd_flags_export)
+
     d = sub.add_parser("demo", help="generate a sample county and run the nightly flow on it")
     d.add_argument("--households", type=int, default=2000)
     d.add_argument("--out", default=str(WORK_DIR / "demo"))
@@ -90,6 +111,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "warehouse", "unset") is None:
+        from jingzhun import warehouse
+
+        args.warehouse = warehouse.default_url(WORK_DIR)
     return args.func(args)
 
 

@@ -184,6 +184,8 @@ def normalise_names(raw: pd.Series) -> pd.Series:
     OpenCC converts all distinct names in one call (joined by newlines), not once per row.
     """
     s = fold_width(raw.fillna("")).str.replace(r"\s+", "", regex=True)
+    if s.empty:
+        return s
     unique = pd.unique(s)
     converted = _t2s().convert("\n".join(unique)).split("\n")
     if len(converted) != len(unique):  # a name holding a line break would shift the mapping

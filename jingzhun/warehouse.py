@@ -56,6 +56,36 @@ quarantine = Table(
     Column("raw", Text),
 )
 
+flags = Table(
+    "flags", metadata,
+    Column("flag_key", String(48), primary_key=True),  # stable identity: rule and household / person
+    Column("rule_code", String(32), nullable=False, index=True),
+    Column("direction", String(8), nullable=False),
+    Column("household_id", String(64), nullable=False),
+    Column("hukou_household_id", String(64), nullable=False),
+    Column("id_number", String(32), nullable=False),
+    Column("village_code", String(12), nullable=False, index=True),
+    Column("evidence", Text, nullable=False),
+    Column("evidence_text", Text),
+    Column("evidence_hash", String(64), nullable=False),
+    Column("status", String(12), nullable=False),  # open | confirmed | dismissed | resolved
+    Column("first_seen_run", String(40), nullable=False),
+    Column("last_seen_run", String(40), nullable=False),
+    Column("resolved_run", String(40)),
+)
+
+run_rules = Table(
+    "run_rules", metadata,
+    Column("run_id", String(40), nullable=False, index=True),
+    Column("rule_code", String(32), nullable=False),
+    Column("evaluated", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("raised", Integer),
+)
+
+FLAG_EXPORT_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
+                       "evidence", "status", "first_seen_run", "last_seen_run"]
+
 _KIND_TYPES = {"id": String(32), "name": Text, "text": Text, "vocab": String(32), "code12": String(12),
                "date": Date, "money": Float, "number": Float, "year": Integer}
 _DERIVED = {"poverty_register": [Column("unexited", Boolean)], "vehicles": [Column("vehicle_class", String(8))]}
@@ -135,18 +165,70 @@ def finish_run(engine: Engine, run_id: str, status: str, timings: dict | None = 
 
 
 def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame,
-            registers: dict[str, pd.DataFrame]) -> None:
-    """In one transaction: the run's files and quarantine, and the new snapshot of each loaded register.
-
-    A register that was not loaded tonight (missing or blocked) keeps its previous snapshot.
+            registers: dict[str, pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
+            region: str | None) -> None:
+    """In one transaction: the run's files, quarantine, rule outcomes, the new snapshot of each loaded
+    register and the flags. A register not loaded tonight keeps its previous snapshot; flags of rules
+    not evaluated keep their state.
     """
     with engine.begin() as conn:
+        bulk_insert(conn, run_rules, rules.assign(run_id=run_id))
+        publish_flags(conn, run_id, raised, set(rules.loc[rules["evaluated"], "rule_code"]), region)
         bulk_insert(conn, run_files, files.assign(run_id=run_id))
         bulk_insert(conn, quarantine, quarantined.assign(run_id=run_id))
         for name, frame in registers.items():
             table = staging_tables[name]
             conn.execute(delete(table))
             bulk_insert(conn, table, frame.assign(run_id=run_id))
+
+
+def flag_keys(frame: pd.DataFrame) -> pd.Series:
+    """The stable identity of a flag: its rule and whom it is about (household or person)."""
+    text = frame["rule_code"] + "|" + frame["household_id"] + "|" + frame["hukou_household_id"] + "|" + frame["id_number"]
+    return _digest(text)
+
+
+def evidence_hashes(frame: pd.DataFrame) -> pd.Series:
+    """A digest of what the evidence says, without the date it was computed on."""
+    body = frame["evidence"].str.replace(r'^\{"as_of": "[^"]*", ', "{", regex=True)
+    return _digest(body)
+
+
+def _digest(text: pd.Series) -> pd.Series:
+    """128-bit digests of strings, computed column-wise: two keyed 64-bit hashes, written in decimal."""
+    if text.empty:
+        return pd.Series([], index=text.index, dtype="str")
+    a, b = (pd.util.hash_pandas_object(text.astype(object), index=False, hash_key=key).to_numpy().astype(str)
+            for key in ("jingzhun-flag-01", "jingzhun-flag-02"))
+    return pd.Series(a, index=text.index, dtype="str") + "-" + pd.Series(b, index=text.index, dtype="str")
+
+
+def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evaluated: set[str],
+                region: str | None) -> pd.DataFrame:
+    """The flags table after this run: raised flags opened or refreshed; open flags of evaluated rules in
+    scope that were not raised become resolved; everything else keeps its state."""
+    raised = raised.assign(flag_key=flag_keys(raised), evidence_hash=evidence_hashes(raised))
+    old = current.set_index("flag_key")
+    new = raised.set_index("flag_key")
+    seen = new.index.intersection(old.index)
+    fresh = new.loc[new.index.difference(old.index)].assign(
+        status="open", first_seen_run=run_id, last_seen_run=run_id, resolved_run=None)
+    kept = new.loc[seen].assign(first_seen_run=old.loc[seen, "first_seen_run"], last_seen_run=run_id,
+                                status=old.loc[seen, "status"].replace({"resolved": "open"}), resolved_run=None)
+    rest = old.loc[old.index.difference(new.index)].copy()
+    in_scope = rest["rule_code"].isin(evaluated) & rest["status"].eq("open")
+    if region:
+        in_scope &= rest["village_code"].str.startswith(region)
+    rest.loc[in_scope, "status"] = "resolved"
+    rest.loc[in_scope, "resolved_run"] = run_id
+    return pd.concat([fresh, kept, rest]).reset_index()
+
+
+def publish_flags(conn, run_id: str, raised: pd.DataFrame, evaluated: set[str], region: str | None) -> None:
+    current = pd.read_sql(select(flags), conn)
+    merged = merge_flags(current, raised, run_id, evaluated, region)
+    conn.execute(delete(flags))
+    bulk_insert(conn, flags, merged)
 
 
 def read_run(engine: Engine, run_id: str) -> dict:

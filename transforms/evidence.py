@@ -31,12 +31,17 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "").astype("str")
 
 
+def _column(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column, or an empty one where the department did not send that (optional) column."""
+    return frame[column] if column in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+
+
 def items(frame: pd.DataFrame, source: str, fields: dict[str, str]) -> pd.Series:
     """One JSON object per row: ``{"source", "file", "row", <field>: <value>…}``; ``fields`` maps key -> column."""
     out = '{"source": "' + source + '", "file": ' + _json_string(frame["_file"]) + ', "row": ' + \
         _text(frame["_row"]).replace("", "null")
     for key, column in fields.items():
-        value = _text(frame[column])
+        value = _text(_column(frame, column))
         out = out + ', "' + key + '": ' + _json_string(value).where(value.ne(""), "null")
     return out + "}"
 
@@ -48,7 +53,7 @@ def sentence(frame: pd.DataFrame, template: str) -> pd.Series:
     while "{" in rest:
         head, _, tail = rest.partition("{")
         column, _, rest = tail.partition("}")
-        out = out + head + _text(frame[column]).replace("", "—")
+        out = out + head + _text(_column(frame, column)).replace("", "—")
     return out + rest
 
 

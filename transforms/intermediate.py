@@ -30,7 +30,8 @@ def int_deaths_on_or_before(deaths: pd.DataFrame | None, hukou: pd.DataFrame | N
                                    "death_row": d["_row"], "death_date": d["death_date"]}))
     if hukou is not None:
         h = _optional(hukou, ["status_date"])
-        h = h[h["person_status"].eq("死亡") & (h["status_date"].isna() | h["status_date"].le(as_of))]
+        changed = pd.to_datetime(h["status_date"])
+        h = h[h["person_status"].eq("死亡") & (changed.isna() | changed.le(as_of))]
         parts.append(pd.DataFrame({"id_number": h["id_number"], "death_source": "hukou", "death_file": h["_file"],
                                    "death_row": h["_row"], "death_date": h["status_date"]}))
     if not parts:
@@ -82,15 +83,15 @@ def int_register_households(members: pd.DataFrame) -> pd.DataFrame:
 
 def int_latest_by_person(frame: pd.DataFrame, key: str, date_column: str) -> pd.DataFrame:
     """One row per person: the record with the latest ``date_column`` (a missing date counts as oldest)."""
-    ordered = frame.assign(_order=frame[date_column].fillna(pd.Timestamp.min))
+    ordered = frame.assign(_order=pd.to_datetime(frame[date_column]).fillna(pd.Timestamp.min))
     return ordered.sort_values(["_order", "_row"], kind="stable").drop_duplicates(key, keep="last").drop(columns="_order")
 
 
 def int_current_assistance(assistance: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per current (在保) assistance record at ``as_of``."""
     a = _optional(assistance, ["start_date", "end_date", "dibao_class", "labor_capacity", "income_per_capita"])
-    current = a["assistance_status"].eq("在保") & (a["end_date"].isna() | a["end_date"].gt(as_of)) \
-        & (a["start_date"].isna() | a["start_date"].le(as_of))
+    start, end = pd.to_datetime(a["start_date"]), pd.to_datetime(a["end_date"])
+    current = a["assistance_status"].eq("在保") & (end.isna() | end.gt(as_of)) & (start.isna() | start.le(as_of))
     return a[current]
 
 

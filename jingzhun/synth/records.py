@@ -99,9 +99,10 @@ def background_records(rng: np.random.Generator, persons: pd.DataFrame, reg: pd.
     cured_in = _pick(rng, members, 0.01)
     sick_out = _pick(rng, others, 0.02)
     out["illness"] = pd.concat([
-        # at most six members of 1,500 each: a household never reaches large_medical_expense
-        _illness(rng, sick_in, "慢性病", "治疗中", rng.integers(200, 1500, len(sick_in)), as_of),
-        _illness(rng, cured_in, "大病", "已治愈", rng.integers(1000, 30000, len(cured_in)), as_of),
+        # a member may have both records: at most 1,500 a person and six members keep every household's
+        # yearly cost under large_medical_expense
+        _illness(rng, sick_in, "慢性病", "治疗中", rng.integers(200, 800, len(sick_in)), as_of),
+        _illness(rng, cured_in, "大病", "已治愈", rng.integers(100, 700, len(cured_in)), as_of),
         _illness(rng, sick_out, "大病", "治疗中", rng.integers(1000, 30000, len(sick_out)), as_of),
     ], ignore_index=True)
     return out
