@@ -83,3 +83,47 @@ def test_dry_run_publishes_no_registers(landing, tmp_path):
     with warehouse.connect(url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(warehouse.staging_tables["hukou"])).scalar() == 0
         assert conn.execute(select(warehouse.runs.c.status)).scalar() == "dry_run"
+
+
+def test_flags_are_published_and_a_second_identical_run_changes_nothing(landing, tmp_path, county):
+    first, url = run(landing, tmp_path)
+    engine = warehouse.connect(url)
+    with engine.connect() as conn:
+        after_first = pd.read_sql(select(warehouse.flags), conn).sort_values("flag_key").reset_index(drop=True)
+        rules = pd.read_sql(select(warehouse.run_rules), conn)
+    expected = pd.read_csv(county["out"] / "ground_truth" / "expected_flags.csv", dtype=str)
+    assert len(after_first) == len(expected) == first["flags_raised"]
+    assert set(after_first["status"]) == {"open"} and set(after_first["first_seen_run"]) == {first["run_id"]}
+    assert rules["evaluated"].all() and len(rules) == 21
+
+    second, _ = run(landing, tmp_path)
+    with engine.connect() as conn:
+        after_second = pd.read_sql(select(warehouse.flags), conn).sort_values("flag_key").reset_index(drop=True)
+    same = ["flag_key", "rule_code", "household_id", "hukou_household_id", "id_number", "evidence_hash", "status",
+            "first_seen_run"]
+    pd.testing.assert_frame_equal(after_first[same], after_second[same])
+    assert set(after_second["last_seen_run"]) == {second["run_id"]}
+
+
+def test_missing_source_resolves_nothing_and_a_fixed_case_is_resolved(landing, tmp_path):
+    first, url = run(landing, tmp_path)
+    engine = warehouse.connect(url)
+    shutil.rmtree(landing / "vehicles")          # RM_CAR cannot be evaluated tonight
+    with engine.connect() as conn:
+        uninsured = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.rule_code == "REFER_INSURANCE"), conn)
+    fix = landing / "medical_insurance" / "late_enrolments.csv"  # the health department enrolled them
+    fix.write_text("身份证号,参保年度,参保状态\n" + "".join(f"{n},{AS_OF.year},参保\n" for n in uninsured["id_number"]),
+                   encoding="utf-8")
+    second, _ = run(landing, tmp_path)
+    assert "RM_CAR" in second["not_evaluated"] and "vehicles" in second["not_evaluated"]["RM_CAR"]
+    with engine.connect() as conn:
+        flags = pd.read_sql(select(warehouse.flags), conn)
+        rules = pd.read_sql(select(warehouse.run_rules).where(warehouse.run_rules.c.run_id == second["run_id"]), conn)
+    car = flags[flags["rule_code"].isin(["RM_CAR", "RV_CAR_ACQUIRED"])]
+    assert len(car) and set(car["status"]) == {"open"} and set(car["last_seen_run"]) == {first["run_id"]}
+    assert not rules.set_index("rule_code").loc["RM_CAR", "evaluated"]
+    fixed = flags[flags["rule_code"].eq("REFER_INSURANCE")]
+    assert len(fixed) == len(uninsured) > 0
+    assert set(fixed["status"]) == {"resolved"} and set(fixed["resolved_run"]) == {second["run_id"]}
+    others = flags[~flags["rule_code"].isin(["RM_CAR", "RV_CAR_ACQUIRED", "REFER_INSURANCE"])]
+    assert set(others["status"]) == {"open"} and set(others["last_seen_run"]) == {second["run_id"]}
