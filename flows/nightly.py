@@ -38,6 +38,7 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
         staged = [f.result() for f in stage_futures]
         matched = steps.match_registers(staged, config, as_of, region, run_dir)
         published = steps.publish_run(url, run_id, extracted, staged, matched, region, dry_run)
+        reports = {} if dry_run else steps.write_reports(url, run_id, run_dir)
     except Exception as exc:
         warehouse.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -50,4 +51,5 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
     logger.info("run %s %s; sources failed: %s", run_id, status, ", ".join(failed) or "none")
     return {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir,
             "sources": sources, "timings": timings, "quarantined": published["quarantined"],
-            "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated}
+            "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
+            **reports}

@@ -18,7 +18,9 @@ from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.policy import load_policy
 from jingzhun.readers import read_source
+from jingzhun.review import write_review_workbook
 from transforms.flags import FLAG_COLUMNS, RULES, flags
+from transforms.marts import mart_village_indicators
 from transforms.staging import QUARANTINE_COLUMNS, STAGING
 
 
@@ -100,6 +102,7 @@ class Matched:
     raised: int
     not_evaluated: dict[str, str]
     seconds: float
+    villages_path: str = ""
 
 
 @task(name="match")
@@ -124,8 +127,16 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
     out.mkdir(parents=True, exist_ok=True)
     raised.to_parquet(out / "flags.parquet", index=False)
     rules.to_parquet(out / "rules.parquet", index=False)
+    villages_path = ""
+    if {"poverty_register", "hukou"} <= set(frames):
+        villages = mart_village_indicators(frames["poverty_register"], frames["hukou"], frames.get("deaths"),
+                                           raised, pd.Timestamp(as_of))
+        if region:
+            villages = villages[villages["village_code"].str.startswith(region)]
+        villages_path = str(out / "villages.parquet")
+        villages.to_parquet(villages_path, index=False)
     return Matched(str(out / "flags.parquet"), str(out / "rules.parquet"), len(raised), skipped,
-                   time.perf_counter() - started)
+                   time.perf_counter() - started, villages_path)
 
 
 @task(name="publish")
@@ -139,8 +150,9 @@ def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[
         if loaded else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     if not dry_run:
         registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
+        villages = pd.read_parquet(matched.villages_path) if matched.villages_path else None
         warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
-                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), region)
+                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), region, villages)
     return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined)}
 
 
@@ -156,3 +168,10 @@ def parse_as_of(value: str | date | None) -> date:
     if value is None or value == "":
         return date.today()
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+@task(name="report")
+def write_reports(url: str, run_id: str, run_dir: str) -> dict:
+    """The steward's review workbook of the open flags after this run."""
+    path = write_review_workbook(warehouse.connect(url), Path(run_dir) / f"review_{run_id}.xlsx")
+    return {"review_workbook": str(path)}

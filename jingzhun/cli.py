@@ -59,6 +59,31 @@ def cmd_flags_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flags_publicity(args: argparse.Namespace) -> int:
+    from jingzhun import warehouse
+    from jingzhun.exports import write_table
+    from jingzhun.policy import load_policy
+    from jingzhun.review import publicity_list
+
+    frame = publicity_list(warehouse.connect(args.warehouse), load_policy(args.config))
+    path = write_table(frame, Path(args.out), sheet="公示名单")
+    print(f"{len(frame)} confirmed additions and removals written to {path}")
+    return 0
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    from jingzhun import warehouse
+    from jingzhun.review import ReviewError, import_review
+
+    try:
+        counts = import_review(warehouse.connect(args.warehouse), Path(args.file), args.reviewer)
+    except ReviewError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "no decisions in the workbook")
+    return 0
+
+
 def _print_run(result: dict) -> None:
     print(f"run {result['run_id']}: {result['status']}")
     print(f"{'source':<20}{'status':<10}{'files':>6}{'read':>10}{'valid':>10}{'quarantined':>13}")
@@ -70,6 +95,8 @@ def _print_run(result: dict) -> None:
     for code, reason in result["not_evaluated"].items():
         print(f"  not evaluated {code}: {reason}")
     print(f"warehouse: {result['warehouse']}")
+    if result.get("review_workbook"):
+        print(f"review workbook: {result['review_workbook']}")
     print(f"run folder: {result['run_dir']}")
 
 
@@ -100,6 +127,20 @@ def parser() -> argparse.ArgumentParser:
     fx.add_argument("--out", required=True, help="FILE.csv (UTF-8 with BOM) or FILE.xlsx")
     fx.add_argument("--status", choices=["open", "confirmed", "dismissed", "resolved", "all"], default="open")
     fx.set_defaults(func=cmd_flags_export)
+
+    fp = fsub.add_parser("publicity", help="公示 list: confirmed additions and removals, identity numbers masked")
+    fp.add_argument("--warehouse", default=None)
+    fp.add_argument("--out", required=True)
+    fp.add_argument("--config", default=None)
+    fp.set_defaults(func=cmd_flags_publicity)
+
+    rv = sub.add_parser("review", help="steward decisions")
+    rvsub = rv.add_subparsers(dest="review_command", required=True)
+    ri = rvsub.add_parser("import", help="read decisions back from a review workbook")
+    ri.add_argument("file")
+    ri.add_argument("--warehouse", default=None)
+    ri.add_argument("--reviewer", default=None, help="who decided (default: the user running the command)")
+    ri.set_defaults(func=cmd_review_import)
 
     d = sub.add_parser("demo", help="generate a sample county and run the nightly flow on it")
     d.add_argument("--households", type=int, default=2000)

@@ -97,6 +97,8 @@ class Policy(BaseModel):
     incapacity_levels: tuple[str, ...] = ("完全丧失", "部分丧失")
     unsafe_housing_grades: tuple[str, ...] = ("C", "D")
     safe_housing_grades: tuple[str, ...] = ("A", "B")
+    publicity_show_first: int = 2   # 公示: characters of an identity number shown at the start
+    publicity_show_last: int = 3    # and at the end
     stale_after_days: int = 7
     max_shrink_share: float = 0.20
     max_invalid_id_share: float = 0.05

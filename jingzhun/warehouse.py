@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text,
-                        create_engine, delete, insert, select, update)
+from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text, case,
+                        create_engine, delete, func, insert, select, update)
 
 from jingzhun.contract import SOURCES, Source
 
@@ -34,6 +37,8 @@ runs = Table(
     Column("timings", Text),        # JSON: stage -> seconds
     Column("sources", Text),        # JSON: source -> status and counts
     Column("error", Text),
+    Column("host", String(255)),
+    Column("pid", Integer),
 )
 
 run_files = Table(
@@ -83,6 +88,46 @@ run_rules = Table(
     Column("raised", Integer),
 )
 
+wap_flags = Table(  # write-audit-publish: a run's flags are written here, audited, then published
+    "wap_flags", metadata,
+    Column("run_id", String(40), nullable=False, index=True),
+    Column("flag_key", String(48), nullable=False),
+    Column("rule_code", String(32), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("household_id", String(64), nullable=False),
+    Column("hukou_household_id", String(64), nullable=False),
+    Column("id_number", String(32), nullable=False),
+    Column("village_code", String(12), nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("evidence_text", Text),
+    Column("evidence_hash", String(64), nullable=False),
+)
+
+reviews = Table(
+    "reviews", metadata,
+    Column("review_id", Integer, primary_key=True, autoincrement=True),
+    Column("flag_key", String(48), nullable=False, index=True),
+    Column("decision", String(8), nullable=False),   # 确认 | 驳回 | 待核实
+    Column("note", Text),
+    Column("reviewer", String(128), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("evidence_hash", String(64), nullable=False),  # the evidence the steward saw
+    Column("workbook", Text, nullable=False),
+    Column("workbook_sha256", String(64), nullable=False),
+)
+
+village_indicators = Table(
+    "mart_village_indicators", metadata,
+    Column("run_id", String(40), nullable=False, index=True),
+    Column("village_code", String(12), nullable=False),
+    Column("township_code", String(9), nullable=False),
+    Column("register_households", Integer), Column("register_persons", Integer),
+    Column("unexited_households", Integer), Column("unexited_persons", Integer),
+    Column("hukou_persons", Integer), Column("poverty_incidence", Float),
+    Column("share_remove", Float), Column("share_revert", Float), Column("share_exit", Float),
+    Column("share_refer", Float), Column("share_review", Float), Column("add_families", Integer),
+)
+
 FLAG_EXPORT_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
                        "evidence", "status", "first_seen_run", "last_seen_run"]
 
@@ -114,10 +159,22 @@ def default_url(work_dir: Path) -> str:
     return f"sqlite:///{(Path(work_dir) / 'warehouse.sqlite').resolve()}"
 
 
+MIGRATIONS = Path(__file__).resolve().parents[1] / "sql" / "migrations"
+
+
 def connect(url: str) -> Engine:
-    """An engine with the schema in place."""
+    """An engine on a warehouse whose schema is migrated to the latest revision (Alembic)."""
+    from alembic import command
+    from alembic.config import Config
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, future=True)
-    metadata.create_all(engine)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
     return engine
 
 
@@ -149,11 +206,34 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def start_run(engine: Engine, run_id: str, as_of, landing: str, region: str | None, parameters: dict) -> None:
+def start_run(engine: Engine, run_id: str, as_of, landing: str, region: str | None, parameters: dict) -> list[str]:
+    """Record a run as running; first mark runs of this host whose process is gone as failed. Returns those."""
+    interrupted = _interrupted_runs(engine)
     with engine.begin() as conn:
+        for old in interrupted:
+            conn.execute(update(runs).where(runs.c.run_id == old).values(
+                status="failed", finished_at=now(), error=f"interrupted: its process ended before it finished (seen by run {run_id})"))
         conn.execute(insert(runs).values(run_id=run_id, started_at=now(), status="running", as_of=as_of,
-                                         landing=landing, region=region,
+                                         landing=landing, region=region, host=socket.gethostname(), pid=os.getpid(),
                                          parameters=json.dumps(parameters, ensure_ascii=False, default=str)))
+    return interrupted
+
+
+def _interrupted_runs(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        running = conn.execute(select(runs.c.run_id, runs.c.pid).where(
+            runs.c.status == "running", runs.c.host == socket.gethostname())).all()
+    return [run_id for run_id, pid in running if pid is None or not _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def finish_run(engine: Engine, run_id: str, status: str, timings: dict | None = None,
@@ -164,22 +244,72 @@ def finish_run(engine: Engine, run_id: str, status: str, timings: dict | None = 
             timings=json.dumps(timings or {}), sources=json.dumps(sources or {}, ensure_ascii=False)))
 
 
+def read_run(engine: Engine, run_id: str) -> dict:
+    with engine.connect() as conn:
+        row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().one()
+    return dict(row)
+
+
+# ---------------------------------------------------------------- write, audit, publish
+
+class AuditError(RuntimeError):
+    """The run's staged output failed a check: nothing of it is published."""
+
+
 def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame,
             registers: dict[str, pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
-            region: str | None) -> None:
-    """In one transaction: the run's files, quarantine, rule outcomes, the new snapshot of each loaded
-    register and the flags. A register not loaded tonight keeps its previous snapshot; flags of rules
-    not evaluated keep their state.
+            region: str | None, villages: pd.DataFrame | None = None) -> None:
+    """Write the run's flags to staging, audit them, and publish everything in one transaction.
+
+    A crash or failed audit anywhere rolls the whole transaction back: the published registers and
+    flags stay as the previous run left them. A register not loaded tonight keeps its previous
+    snapshot; flags of rules not evaluated keep their state.
     """
+    staged = raised.assign(run_id=run_id, flag_key=flag_keys(raised), evidence_hash=evidence_hashes(raised))
     with engine.begin() as conn:
-        bulk_insert(conn, run_rules, rules.assign(run_id=run_id))
-        publish_flags(conn, run_id, raised, set(rules.loc[rules["evaluated"], "rule_code"]), region)
         bulk_insert(conn, run_files, files.assign(run_id=run_id))
         bulk_insert(conn, quarantine, quarantined.assign(run_id=run_id))
-        for name, frame in registers.items():
+        bulk_insert(conn, run_rules, rules.assign(run_id=run_id))
+        bulk_insert(conn, wap_flags, staged)                                       # write
+        audit(conn, run_id, expected=len(staged), rules=rules)                     # audit
+        _test_hook("before_publish")
+        for name, frame in registers.items():                                      # publish
             table = staging_tables[name]
             conn.execute(delete(table))
             bulk_insert(conn, table, frame.assign(run_id=run_id))
+        evaluated = set(rules.loc[rules["evaluated"], "rule_code"])
+        publish_flags(conn, run_id, evaluated, region)
+        conn.execute(delete(wap_flags).where(wap_flags.c.run_id == run_id))
+        if villages is not None:
+            bulk_insert(conn, village_indicators, villages.assign(run_id=run_id))
+
+
+def audit(conn, run_id: str, expected: int, rules: pd.DataFrame) -> None:
+    """Checks on what the run wrote, before anything is published."""
+    w = wap_flags.c
+    mine = select(wap_flags).where(w.run_id == run_id).subquery()
+    count, distinct, empty = conn.execute(select(
+        func.count(), func.count(mine.c.flag_key.distinct()),
+        func.sum(case((func.length(mine.c.evidence) < 20, 1), else_=0)))).one()
+    problems = []
+    if count != expected:
+        problems.append(f"{count} flags written, {expected} raised")
+    if distinct != count:
+        problems.append(f"{count - distinct} duplicate flag identities")
+    if empty:
+        problems.append(f"{empty} flags without evidence")
+    not_evaluated = set(rules.loc[~rules["evaluated"], "rule_code"])
+    raised_rules = {r for (r,) in conn.execute(select(mine.c.rule_code).distinct())}
+    if raised_rules & not_evaluated:
+        problems.append(f"flags of rules not evaluated: {sorted(raised_rules & not_evaluated)}")
+    if problems:
+        raise AuditError(f"run {run_id} failed its audit: " + "; ".join(problems))
+
+
+def _test_hook(point: str) -> None:
+    """``JINGZHUN_TEST_KILL_AT=<point>`` kills this process there (used by the crash test)."""
+    if os.environ.get("JINGZHUN_TEST_KILL_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def flag_keys(frame: pd.DataFrame) -> pd.Series:
@@ -189,8 +319,10 @@ def flag_keys(frame: pd.DataFrame) -> pd.Series:
 
 
 def evidence_hashes(frame: pd.DataFrame) -> pd.Series:
-    """A digest of what the evidence says, without the date it was computed on."""
+    """A digest of what the evidence says: its values, not the date, file names or row numbers it came with
+    (a new export of the same facts is the same evidence)."""
     body = frame["evidence"].str.replace(r'^\{"as_of": "[^"]*", ', "{", regex=True)
+    body = body.str.replace(r'"file": "(?:[^"\\]|\\.)*", "row": (?:\d+|null), ', "", regex=True)
     return _digest(body)
 
 
@@ -203,35 +335,46 @@ def _digest(text: pd.Series) -> pd.Series:
     return pd.Series(a, index=text.index, dtype="str") + "-" + pd.Series(b, index=text.index, dtype="str")
 
 
+FLAG_STATE = ["flag_key", "rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
+              "evidence", "evidence_text", "evidence_hash", "status", "first_seen_run", "last_seen_run", "resolved_run"]
+
+
 def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evaluated: set[str],
                 region: str | None) -> pd.DataFrame:
-    """The flags table after this run: raised flags opened or refreshed; open flags of evaluated rules in
-    scope that were not raised become resolved; everything else keeps its state."""
-    raised = raised.assign(flag_key=flag_keys(raised), evidence_hash=evidence_hashes(raised))
+    """The flags table after this run.
+
+    Raised and new: open. Raised again: keeps its state and takes tonight's evidence, except that a
+    dismissed flag stays dismissed (with the evidence the steward saw) while its evidence is unchanged,
+    and opens again when it changes; a resolved flag opens again. Not raised by a rule evaluated tonight
+    (within ``region`` for a reconciliation): open and confirmed flags become resolved. Everything else
+    keeps its state.
+    """
     old = current.set_index("flag_key")
     new = raised.set_index("flag_key")
     seen = new.index.intersection(old.index)
     fresh = new.loc[new.index.difference(old.index)].assign(
         status="open", first_seen_run=run_id, last_seen_run=run_id, resolved_run=None)
-    kept = new.loc[seen].assign(first_seen_run=old.loc[seen, "first_seen_run"], last_seen_run=run_id,
-                                status=old.loc[seen, "status"].replace({"resolved": "open"}), resolved_run=None)
+    was = old.loc[seen, "status"]
+    same_evidence = old.loc[seen, "evidence_hash"].eq(new.loc[seen, "evidence_hash"])
+    still_dismissed = was.eq("dismissed") & same_evidence
+    status = was.mask(was.isin(["resolved", "dismissed"]), "open").mask(still_dismissed, "dismissed")
+    again = new.loc[seen].assign(first_seen_run=old.loc[seen, "first_seen_run"], last_seen_run=run_id,
+                                 status=status, resolved_run=None)
+    evidence_cols = ["evidence", "evidence_text", "evidence_hash"]
+    again.loc[still_dismissed, evidence_cols] = old.loc[still_dismissed[still_dismissed].index, evidence_cols]
     rest = old.loc[old.index.difference(new.index)].copy()
-    in_scope = rest["rule_code"].isin(evaluated) & rest["status"].eq("open")
+    in_scope = rest["rule_code"].isin(evaluated) & rest["status"].isin(["open", "confirmed"])
     if region:
         in_scope &= rest["village_code"].str.startswith(region)
     rest.loc[in_scope, "status"] = "resolved"
     rest.loc[in_scope, "resolved_run"] = run_id
-    return pd.concat([fresh, kept, rest]).reset_index()
+    return pd.concat([fresh, again, rest]).reset_index().reindex(columns=FLAG_STATE)
 
 
-def publish_flags(conn, run_id: str, raised: pd.DataFrame, evaluated: set[str], region: str | None) -> None:
+def publish_flags(conn, run_id: str, evaluated: set[str], region: str | None) -> None:
+    """Merge the run's audited flags (``wap_flags``) into the published ``flags``."""
     current = pd.read_sql(select(flags), conn)
+    raised = pd.read_sql(select(wap_flags).where(wap_flags.c.run_id == run_id), conn)
     merged = merge_flags(current, raised, run_id, evaluated, region)
     conn.execute(delete(flags))
     bulk_insert(conn, flags, merged)
-
-
-def read_run(engine: Engine, run_id: str) -> dict:
-    with engine.connect() as conn:
-        row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().one()
-    return dict(row)

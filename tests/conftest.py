@@ -26,3 +26,39 @@ def county(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("county")
     summary = generate(out, households=1500, seed=7, as_of=AS_OF)
     return {"out": out, "summary": summary, "landing": Path(summary["landing"])}
+
+
+PG_SERVER = "postgresql+psycopg://root@127.0.0.1:5432"
+
+
+def _postgres_database():
+    """A fresh database on the PostgreSQL of this machine, dropped afterwards."""
+    import os
+    import uuid
+
+    import psycopg
+
+    name = f"jz_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=postgres user=root", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI needs the PostgreSQL server on 127.0.0.1:5432: {exc}") from exc
+        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc}); CI runs these tests")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.sqlite),
+                        pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_url(request, tmp_path):
+    """A fresh, empty warehouse on each backend: the embedded SQLite file and the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    else:
+        yield from _postgres_database()

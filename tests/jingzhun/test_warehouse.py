@@ -1,0 +1,98 @@
+import pandas as pd
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from jingzhun import warehouse
+from jingzhun.warehouse import AuditError, merge_flags
+
+
+def test_migrations_build_exactly_the_schema(warehouse_url):
+    engine = warehouse.connect(warehouse_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), warehouse.metadata)
+    assert diff == []
+    warehouse.connect(warehouse_url)  # a second connect finds the schema at head and changes nothing
+
+
+def test_bulk_insert_round_trip_with_dates_and_missing_values(warehouse_url):
+    engine = warehouse.connect(warehouse_url)
+    frame = pd.DataFrame({"_file": ["a.csv", "b.csv"], "_row": [2, 3], "id_number": ["1", "2"],
+                          "id_number_valid": [True, False], "id_number_problem": ["", "checksum"],
+                          "death_date": pd.to_datetime(["2020-01-02", None]), "record_source": ["火化", None],
+                          "run_id": "r1"})
+    with engine.begin() as conn:
+        assert warehouse.bulk_insert(conn, warehouse.staging_tables["deaths"], frame) == 2
+    with engine.connect() as conn:
+        back = pd.read_sql(select(warehouse.staging_tables["deaths"]).order_by("_row"), conn)
+    assert back["record_source"].tolist()[0] == "火化" and pd.isna(back["record_source"].tolist()[1])
+    assert str(back["death_date"].tolist()[0])[:10] == "2020-01-02" and pd.isna(back["death_date"].tolist()[1])
+    assert back["id_number_valid"].astype(bool).tolist() == [True, False]
+
+
+def flag(rule="RM_CAR", household="P1", evidence='{"as_of": "2026-01-01", "records": [1]}', village="620421100201"):
+    return {"rule_code": rule, "direction": "remove", "household_id": household, "hukou_household_id": "",
+            "id_number": "", "village_code": village, "evidence": evidence, "evidence_text": "t"}
+
+
+def raised(*rows) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows))
+    return frame.assign(flag_key=warehouse.flag_keys(frame), evidence_hash=warehouse.evidence_hashes(frame))
+
+
+EMPTY = pd.DataFrame(columns=warehouse.FLAG_STATE)
+
+
+def test_lifecycle_open_refresh_resolve_and_keep():
+    first = merge_flags(EMPTY, raised(flag(), flag("RM_PROPERTY"), flag("DQ_INVALID_ID")), "r1",
+                        {"RM_CAR", "RM_PROPERTY", "DQ_INVALID_ID"}, None)
+    assert set(first["status"]) == {"open"} and set(first["first_seen_run"]) == {"r1"}
+    # r2: RM_CAR raised again, RM_PROPERTY evaluated and gone, DQ_INVALID_ID not evaluated
+    second = merge_flags(first, raised(flag()), "r2", {"RM_CAR", "RM_PROPERTY"}, None).set_index("rule_code")
+    assert second.loc["RM_CAR", ["status", "first_seen_run", "last_seen_run"]].tolist() == ["open", "r1", "r2"]
+    assert second.loc["RM_PROPERTY", ["status", "resolved_run"]].tolist() == ["resolved", "r2"]
+    assert second.loc["DQ_INVALID_ID", ["status", "last_seen_run"]].tolist() == ["open", "r1"]
+    third = merge_flags(second.reset_index(), raised(flag("RM_PROPERTY")), "r3", {"RM_PROPERTY"}, None)
+    assert third.set_index("rule_code").loc["RM_PROPERTY", "status"] == "open"  # raised again
+
+
+def test_dismissed_stays_dismissed_until_the_evidence_changes():
+    first = merge_flags(EMPTY, raised(flag()), "r1", {"RM_CAR"}, None).assign(status="dismissed")
+    same = '{"as_of": "2026-02-01", "records": [1]}'  # another night, same facts
+    assert merge_flags(first, raised(flag(evidence=same)), "r2", {"RM_CAR"}, None)["status"].tolist() == ["dismissed"]
+    changed = '{"as_of": "2026-02-01", "records": [2]}'
+    assert merge_flags(first, raised(flag(evidence=changed)), "r2", {"RM_CAR"}, None)["status"].tolist() == ["open"]
+    gone = merge_flags(first, raised(flag("RM_PROPERTY")), "r2", {"RM_CAR", "RM_PROPERTY"}, None)
+    assert gone.set_index("rule_code").loc["RM_CAR", "status"] == "dismissed"
+
+
+def test_new_file_names_and_row_numbers_are_the_same_evidence():
+    a = '{"as_of": "2026-01-01", "records": [{"source": "vehicles", "file": "vehicles/a.csv", "row": 2, "plate": "甘D1"}]}'
+    b = '{"as_of": "2026-01-02", "records": [{"source": "vehicles", "file": "vehicles/b.xlsx", "row": 90, "plate": "甘D1"}]}'
+    c = '{"as_of": "2026-01-02", "records": [{"source": "vehicles", "file": "vehicles/b.xlsx", "row": 90, "plate": "甘D2"}]}'
+    hashes = warehouse.evidence_hashes(pd.DataFrame({"evidence": [a, b, c]})).tolist()
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_a_reconciliation_resolves_only_inside_its_region():
+    first = merge_flags(EMPTY, raised(flag(household="P1", village="620421100201"),
+                                      flag(household="P2", village="620421200301")), "r1", {"RM_CAR"}, None)
+    after = merge_flags(first, raised(flag(household="P1")).iloc[:0], "r2", {"RM_CAR"}, "620421100")
+    assert after.set_index("household_id")["status"].to_dict() == {"P1": "resolved", "P2": "open"}
+
+
+def test_failed_audit_publishes_nothing(warehouse_url):
+    engine = warehouse.connect(warehouse_url)
+    rules = pd.DataFrame({"rule_code": ["RM_CAR"], "evaluated": [True], "reason": [""], "raised": [1]})
+    empty = pd.DataFrame()
+    warehouse.publish(engine, "r1", empty, empty, {}, raised(flag()).drop(columns=["flag_key", "evidence_hash"]), rules, None)
+    twice = pd.DataFrame([flag(household="P9"), flag(household="P9")])
+    with pytest.raises(AuditError, match="duplicate flag identities"):
+        warehouse.publish(engine, "r2", empty, empty, {}, twice, rules, None)
+    with engine.connect() as conn:
+        published = pd.read_sql(select(warehouse.flags), conn)
+        staged = pd.read_sql(select(warehouse.wap_flags), conn)
+        rule_rows = pd.read_sql(select(warehouse.run_rules), conn)
+    assert published["household_id"].tolist() == ["P1"] and published["last_seen_run"].tolist() == ["r1"]
+    assert staged.empty and set(rule_rows["run_id"]) == {"r1"}
