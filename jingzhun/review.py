@@ -150,9 +150,10 @@ def mask_id(values: pd.Series, policy: Policy) -> pd.Series:
     """Identity numbers for public posting: first and last characters shown, the rest as *."""
     s = values.astype("str")
     head, tail = policy.publicity_show_first, policy.publicity_show_last
-    hidden = (s.str.len() - head - tail).clip(lower=0)
+    shown_tail = s.str[-tail:].where(s.str.len() > head + tail, "") if tail else pd.Series("", index=s.index, dtype="str")
+    hidden = (s.str.len() - head - shown_tail.str.len()).clip(lower=0)
     stars = pd.Series(np.char.multiply("*", hidden.to_numpy(dtype=int)), index=s.index, dtype="str")
-    return s.str[:head] + stars + s.str[-tail:].where(s.str.len() > head, "")
+    return s.str[:head] + stars + shown_tail
 
 
 def publicity_list(engine: Engine, policy: Policy) -> pd.DataFrame:

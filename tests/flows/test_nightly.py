@@ -25,14 +25,14 @@ def landing(county, tmp_path):
     return target
 
 
-def run(landing, tmp_path, **kw):
-    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+def run(landing, tmp_path, url=None, **kw):
+    url = url or f"sqlite:///{tmp_path / 'wh.sqlite'}"
     return nightly(landing=str(landing), warehouse_url=url, as_of=AS_OF, work_dir=str(tmp_path / "work"), **kw), url
 
 
-def test_nightly_loads_every_source_and_records_every_file(landing, tmp_path, county):
+def test_nightly_loads_every_source_and_records_every_file(landing, tmp_path, county, warehouse_url):
     before = {p: sha(p) for p in landing.rglob("*.*")}
-    result, url = run(landing, tmp_path)
+    result, url = run(landing, tmp_path, warehouse_url)
     assert result["status"] == "published"
     assert {s["status"] for s in result["sources"].values()} == {"loaded"}
     assert {p: sha(p) for p in landing.rglob("*.*")} == before  # files are only read
@@ -85,8 +85,8 @@ def test_dry_run_publishes_no_registers(landing, tmp_path):
         assert conn.execute(select(warehouse.runs.c.status)).scalar() == "dry_run"
 
 
-def test_flags_are_published_and_a_second_identical_run_changes_nothing(landing, tmp_path, county):
-    first, url = run(landing, tmp_path)
+def test_flags_are_published_and_a_second_identical_run_changes_nothing(landing, tmp_path, county, warehouse_url):
+    first, url = run(landing, tmp_path, warehouse_url)
     engine = warehouse.connect(url)
     with engine.connect() as conn:
         after_first = pd.read_sql(select(warehouse.flags), conn).sort_values("flag_key").reset_index(drop=True)
@@ -96,13 +96,17 @@ def test_flags_are_published_and_a_second_identical_run_changes_nothing(landing,
     assert set(after_first["status"]) == {"open"} and set(after_first["first_seen_run"]) == {first["run_id"]}
     assert rules["evaluated"].all() and len(rules) == 21
 
-    second, _ = run(landing, tmp_path)
+    second, _ = run(landing, tmp_path, warehouse_url)
     with engine.connect() as conn:
         after_second = pd.read_sql(select(warehouse.flags), conn).sort_values("flag_key").reset_index(drop=True)
     same = ["flag_key", "rule_code", "household_id", "hukou_household_id", "id_number", "evidence_hash", "status",
             "first_seen_run"]
     pd.testing.assert_frame_equal(after_first[same], after_second[same])
     assert set(after_second["last_seen_run"]) == {second["run_id"]}
+    with engine.connect() as conn:
+        villages = pd.read_sql(select(warehouse.village_indicators), conn)
+    assert set(villages["run_id"]) == {first["run_id"], second["run_id"]}
+    assert villages["register_households"].gt(0).all() and villages["poverty_incidence"].between(0, 1).all()
 
 
 def test_missing_source_resolves_nothing_and_a_fixed_case_is_resolved(landing, tmp_path):

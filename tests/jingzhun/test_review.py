@@ -1,0 +1,145 @@
+"""The steward's round trip on a real warehouse: workbook out, decisions in, and what the next runs do."""
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from jingzhun import warehouse
+from jingzhun.contract import SOURCES
+from jingzhun.policy import Policy
+from jingzhun.readers import read_source
+from jingzhun.review import HEADERS, ReviewError, import_review, mask_id, publicity_list, write_review_workbook
+from transforms.flags import RULES, flags
+from transforms.staging import STAGING
+
+from helpers import AS_OF
+
+
+@pytest.fixture(scope="module")
+def frames(county):
+    return {name: STAGING[name](read_source(county["landing"], s)[0], Policy()).rows for name, s in SOURCES.items()}
+
+
+def nightly_publish(url, run_id, frames):
+    raised, skipped = flags(frames, Policy(), pd.Timestamp(AS_OF))
+    rules = pd.DataFrame({"rule_code": list(RULES)})
+    rules["evaluated"] = ~rules["rule_code"].isin(skipped)
+    rules["reason"], rules["raised"] = "", 0
+    empty = pd.DataFrame()
+    warehouse.publish(warehouse.connect(url), run_id, empty, empty, frames, raised, rules, None)
+
+
+def current(url) -> pd.DataFrame:
+    with warehouse.connect(url).connect() as conn:
+        return pd.read_sql(select(warehouse.flags), conn).set_index("flag_key")
+
+
+def decide(path, choices: dict[str, tuple[str, str]], out=None):
+    """Fill decisions (flag_key -> (decision, note)) into a review workbook as a steward would."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb["核实清单"]
+    key_col, decision_col, note_col = (HEADERS.index(h) + 1 for h in ("标识", "决定", "备注"))
+    for row in range(2, ws.max_row + 1):
+        key = ws.cell(row, key_col).value
+        if key in choices:
+            ws.cell(row, decision_col).value, ws.cell(row, note_col).value = choices[key]
+    wb.save(out or path)
+    return out or path
+
+
+def test_review_round_trip(frames, tmp_path, warehouse_url):
+    nightly_publish(warehouse_url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(warehouse_url), tmp_path / "review.xlsx")
+    flags_now = current(warehouse_url)
+    sheet = openpyxl.load_workbook(book)["核实清单"]
+    assert [c.value for c in sheet[1]] == HEADERS and sheet.max_row == len(flags_now) + 1
+    assert sheet.data_validations.dataValidation[0].formula1 == '"确认,驳回,待核实"'
+
+    car = flags_now[flags_now["rule_code"].eq("RM_CAR")].index[0]
+    estate = flags_now[flags_now["rule_code"].eq("RM_PROPERTY")].iloc[0]
+    dibao = flags_now[flags_now["rule_code"].eq("ADD_DIBAO")].index[0]
+    decide(book, {car: ("确认", "入户核实有车"), estate.name: ("驳回", "房屋已出售,待登记"), dibao: ("确认", "")})
+    assert import_review(warehouse.connect(warehouse_url), book, reviewer="李核查") == {"确认": 2, "驳回": 1}
+
+    after = current(warehouse_url)
+    assert after.loc[car, "status"] == "confirmed" and after.loc[dibao, "status"] == "confirmed"
+    assert after.loc[estate.name, "status"] == "dismissed"
+    with warehouse.connect(warehouse_url).connect() as conn:
+        reviews = pd.read_sql(select(warehouse.reviews), conn).set_index("flag_key")
+    assert reviews.loc[estate.name, ["decision", "note", "reviewer"]].tolist() == ["驳回", "房屋已出售,待登记", "李核查"]
+    assert reviews["decided_at"].notna().all() and reviews["workbook"].eq("review.xlsx").all()
+
+    nightly_publish(warehouse_url, "r2", frames)  # same facts tonight
+    again = current(warehouse_url)
+    assert again.loc[estate.name, "status"] == "dismissed" and again.loc[car, "status"] == "confirmed"
+
+    owner = estate["evidence"].split('"id_number": "')[1].split('"')[0]
+    changed = dict(frames)
+    extra = frames["real_estate"][frames["real_estate"]["owner_id_number"].eq(owner)].assign(
+        unit_id="620421999999999999", _row=9999)
+    changed["real_estate"] = pd.concat([frames["real_estate"], extra], ignore_index=True)
+    nightly_publish(warehouse_url, "r3", changed)  # a second flat appears: the evidence changed
+    assert current(warehouse_url).loc[estate.name, "status"] == "open"
+
+    public = publicity_list(warehouse.connect(warehouse_url), Policy())
+    assert set(public["类别"]) == {"拟纳入", "拟清退"}
+    assert public["身份证号"].str.fullmatch(r"\d{2}\*{13}[\dX]{3}").all()
+    assert public["姓名"].ne("").all()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("=HYPERLINK(\"http://x\",\"点\")", "备注"), "formula"),
+    (("同意", "决定"), "未知决定"),
+    (("驳回", "决定"), "驳回须在备注中说明理由"),
+])
+def test_a_bad_workbook_is_rejected_and_changes_nothing(frames, tmp_path, edit, message):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    before = current(url)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["核实清单"]
+    ws.cell(2, HEADERS.index("决定") + 1).value = "确认"          # a good decision next to the bad cell
+    value, column = edit
+    ws.cell(3, HEADERS.index(column) + 1).value = value
+    wb.save(book)
+    with pytest.raises(ReviewError, match=message):
+        import_review(warehouse.connect(url), book, reviewer="x")
+    pd.testing.assert_frame_equal(before, current(url))
+    with warehouse.connect(url).connect() as conn:
+        assert pd.read_sql(select(warehouse.reviews), conn).empty
+
+
+def test_evidence_changed_since_the_workbook_is_rejected(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    key = current(url).index[0]
+    decide(book, {key: ("确认", "")})
+    with warehouse.connect(url).begin() as conn:
+        conn.execute(warehouse.flags.update().where(warehouse.flags.c.flag_key == key).values(evidence_hash="other"))
+    with pytest.raises(ReviewError, match="证据已变化"):
+        import_review(warehouse.connect(url), book)
+
+
+def test_workbook_cells_are_escaped_against_formulas(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    poisoned = dict(frames)
+    reg = frames["poverty_register"].copy()
+    bad = ~reg["id_number_valid"].astype(bool)
+    reg.loc[bad, "name"] = "=cmd|' /C calc'!A0"
+    poisoned["poverty_register"] = reg
+    nightly_publish(url, "r1", poisoned)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    ws = openpyxl.load_workbook(book)["核实清单"]
+    cells = [c for row in ws.iter_rows() for c in row]
+    assert not any(c.data_type == "f" for c in cells)
+    assert not any(isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@")) for c in cells)
+
+
+def test_mask_id_shows_first_two_and_last_three():
+    out = mask_id(pd.Series(["62042119800101123X", "abc"]), Policy())
+    assert out.tolist() == ["62*************23X", "ab*"]
+    assert mask_id(pd.Series(["62042119800101123X"]), Policy(publicity_show_first=4, publicity_show_last=1)).tolist() \
+        == ["6204*************X"]
