@@ -5,7 +5,6 @@ The body reads as a table of contents; each step lives in ``flows/steps.py``.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -30,26 +29,28 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
     engine = warehouse.connect(url)
     parameters = {"landing": landing, "as_of": as_of, "config": config, "region": region, "dry_run": dry_run}
     warehouse.start_run(engine, run_id, as_of, landing, region, parameters)
-    started = time.perf_counter()
+    clock = steps.Stopwatch()
     try:
-        extract_futures = [steps.extract_source.submit(landing, s, run_dir) for s in SOURCES]
-        extracted = [f.result() for f in extract_futures]
-        stage_futures = [steps.stage_source.submit(e, config, run_dir) for e in extracted]
-        staged = [f.result() for f in stage_futures]
-        matched = steps.match_registers(staged, config, as_of, region, run_dir)
-        published = steps.publish_run(url, run_id, extracted, staged, matched, region, dry_run)
-        reports = {} if dry_run else steps.write_reports(url, run_id, run_dir)
+        with clock("read"):
+            extracted = [f.result() for f in [steps.extract_source.submit(landing, s, run_dir) for s in SOURCES]]
+        with clock("normalise"):
+            staged = [f.result() for f in [steps.stage_source.submit(e, config, run_dir) for e in extracted]]
+        with clock("match"):
+            matched = steps.match_registers(staged, config, as_of, region, run_dir)
+        with clock("load"):
+            published = steps.publish_run(url, run_id, extracted, staged, matched, region, dry_run)
+        with clock("report"):
+            reports = {} if dry_run else steps.write_reports(url, run_id, run_dir)
     except Exception as exc:
         warehouse.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
     sources = steps.source_summary(extracted, staged)
-    timings = {"extract": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
-               "match": matched.seconds, "load": published["seconds"], "total": time.perf_counter() - started}
+    timings = clock.seconds()
     status = "dry_run" if dry_run else "published"
     warehouse.finish_run(engine, run_id, status, timings, sources)
     failed = sorted(s for s, v in sources.items() if v["status"] == "failed")
     logger.info("run %s %s; sources failed: %s", run_id, status, ", ".join(failed) or "none")
     return {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir,
             "sources": sources, "timings": timings, "quarantined": published["quarantined"],
-            "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
+            "phases": clock.windows, "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
             **reports}

@@ -7,6 +7,7 @@ Only extraction touches the outside world, so only it retries.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,27 @@ from jingzhun.review import write_review_workbook
 from transforms.flags import FLAG_COLUMNS, RULES, flags
 from transforms.marts import mart_village_indicators
 from transforms.staging import QUARANTINE_COLUMNS, STAGING
+
+
+class Stopwatch:
+    """Wall-clock windows of the run's phases (epoch seconds), for the run record and the benchmark."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, tuple[float, float]] = {}
+
+    @contextmanager
+    def __call__(self, phase: str):
+        start = time.time()
+        try:
+            yield
+        finally:
+            self.windows[phase] = (start, time.time())
+
+    def seconds(self) -> dict[str, float]:
+        out = {phase: round(end - start, 3) for phase, (start, end) in self.windows.items()}
+        if self.windows:
+            out["total"] = round(max(e for _, e in self.windows.values()) - min(s for s, _ in self.windows.values()), 3)
+        return out
 
 
 @dataclass

@@ -10,6 +10,9 @@ from datetime import date
 from pathlib import Path
 
 WORK_DIR = Path(os.environ.get("JINGZHUN_WORK", "jingzhun-work"))
+# no telemetry leaves this machine (and there is no network to send it to)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
 def _date(text: str) -> date:
@@ -84,6 +87,18 @@ def cmd_review_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from jingzhun.bench import bench, print_table
+
+    report = bench(args.residents, args.repeat, WORK_DIR, seed=args.seed, as_of=args.as_of)
+    print_table(report)
+    out = Path(args.json or WORK_DIR / "bench" / f"bench-{args.residents}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"results: {out}")
+    return 0
+
+
 def _print_run(result: dict) -> None:
     print(f"run {result['run_id']}: {result['status']}")
     print(f"{'source':<20}{'status':<10}{'files':>6}{'read':>10}{'valid':>10}{'quarantined':>13}")
@@ -141,6 +156,14 @@ def parser() -> argparse.ArgumentParser:
     ri.add_argument("--warehouse", default=None)
     ri.add_argument("--reviewer", default=None, help="who decided (default: the user running the command)")
     ri.set_defaults(func=cmd_review_import)
+
+    b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county")
+    b.add_argument("--residents", type=int, required=True)
+    b.add_argument("--repeat", type=int, default=1)
+    b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--as-of", type=_date, default=date.today())
+    b.add_argument("--json", default=None, help="where to write the results (default: the work folder)")
+    b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="generate a sample county and run the nightly flow on it")
     d.add_argument("--households", type=int, default=2000)

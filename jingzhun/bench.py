@@ -1,0 +1,153 @@
+"""``jingzhun bench``: how fast and how big, stage by stage.
+
+Generates (or reuses) a synthetic landing folder of N residents, runs the nightly flow on it with a
+thread sampling this process's resident memory, and reports per stage wall time, rows per second and
+peak memory, next to the floor: the time to merely read the same files with the fastest readers
+(python-calamine for xlsx, pyarrow for CSV).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import python_calamine
+
+STAGES = ("read", "normalise", "validate", "match", "load", "report")
+RESIDENTS_PER_HOUSEHOLD = 3.45
+
+
+class MemorySampler(threading.Thread):
+    """Samples VmRSS of this process every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.interval, self.samples, self._done = interval, [], threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.samples.append((time.time(), rss_bytes()))
+            self._done.wait(self.interval)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def peak(self, start: float, end: float) -> int:
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return max(inside) if inside else 0
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def landing_for(residents: int, work_dir: Path, seed: int, as_of: date) -> tuple[Path, dict]:
+    """A landing folder of about ``residents`` people, generated once and reused."""
+    from jingzhun.synth import generate
+
+    out = work_dir / "bench" / f"residents-{residents}-seed-{seed}-{as_of:%Y%m%d}"
+    summary_file = out / "ground_truth" / "summary.json"
+    if summary_file.exists():
+        return out / "landing", json.loads(summary_file.read_text(encoding="utf-8"))
+    summary = generate(out, households=max(50, round(residents / RESIDENTS_PER_HOUSEHOLD)), seed=seed, as_of=as_of)
+    return out / "landing", summary
+
+
+def read_floor(landing: Path) -> tuple[float, int]:
+    """Seconds and rows to read every file with the fastest reader available, doing nothing else."""
+    started, rows = time.perf_counter(), 0
+    for path in sorted(landing.rglob("*")):
+        if path.suffix == ".csv":
+            encoding = "gb18030" if _is_gb18030(path) else "utf8"
+            rows += pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding=encoding, autogenerate_column_names=True),
+                                   parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _: "skip")).num_rows
+        elif path.suffix == ".xlsx":
+            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            for name in book.sheet_names:
+                rows += len(book.get_sheet_by_name(name).to_python())
+    return time.perf_counter() - started, rows
+
+
+def _is_gb18030(path: Path) -> bool:
+    head = path.open("rb").read(1 << 16)
+    try:
+        head.decode("utf-8")
+        return False
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4
+
+
+def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: date | None = None) -> dict:
+    from flows.nightly import nightly
+
+    as_of = as_of or date.today()
+    generated = time.perf_counter()
+    landing, summary = landing_for(residents, work_dir, seed, as_of)
+    generate_seconds = time.perf_counter() - generated
+    floor_seconds, floor_rows = read_floor(landing)
+    runs = []
+    for i in range(repeat):
+        url = f"sqlite:///{(work_dir / 'bench' / f'warehouse-{residents}-{i}.sqlite').resolve()}"
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        sampler = MemorySampler()
+        sampler.start()
+        result = nightly(landing=str(landing), warehouse_url=url, as_of=as_of, work_dir=str(work_dir / "bench"))
+        sampler.stop()
+        rows = sum(s["rows_read"] for s in result["sources"].values())
+        stages = {}
+        for stage in STAGES:
+            window = result["phases"].get(stage)
+            if window is None:
+                stages[stage] = {"seconds": None, "note": "not part of the flow yet (quality gate: issue 4)"}
+                continue
+            seconds = window[1] - window[0]
+            stages[stage] = {"seconds": round(seconds, 3), "rows_per_second": round(rows / seconds) if seconds else None,
+                             "peak_rss_mib": round(sampler.peak(*window) / 2**20, 1)}
+        total = max(e for _, e in result["phases"].values()) - min(s for s, _ in result["phases"].values())
+        runs.append({"stages": stages, "total_seconds": round(total, 3), "rows": rows,
+                     "peak_rss_mib": round(max((r for _, r in sampler.samples), default=0) / 2**20, 1),
+                     "flags_raised": result["flags_raised"]})
+    best = min(runs, key=lambda r: r["total_seconds"])
+    return {
+        "date": date.today().isoformat(), "machine": {"cpus": _cpus(), "memory_gib": _memory_gib(),
+                                                       "python": platform.python_version()},
+        "residents": summary["residents"], "rows": best["rows"], "as_of": as_of.isoformat(),
+        "generate_seconds": round(generate_seconds, 3), "landing": str(landing),
+        "floor": {"seconds": round(floor_seconds, 3), "rows": floor_rows, "readers": "python-calamine (xlsx), pyarrow (csv)"},
+        "best": best, "ratio_to_floor": round(best["total_seconds"] / floor_seconds, 2) if floor_seconds else None,
+        "runs": runs,
+    }
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def _memory_gib() -> float:
+    with open("/proc/meminfo") as f:
+        return round(int(f.readline().split()[1]) / 2**20, 1)
+
+
+def print_table(report: dict) -> None:
+    print(f"residents {report['residents']:,}  rows {report['rows']:,}  (best of {len(report['runs'])})")
+    print(f"{'stage':<11}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}")
+    for stage, s in report["best"]["stages"].items():
+        if s["seconds"] is None:
+            print(f"{stage:<11}{'—':>10}  {s['note']}")
+        else:
+            print(f"{stage:<11}{s['seconds']:>10.2f}{s['rows_per_second'] or 0:>12,}{s['peak_rss_mib']:>10.0f}")
+    print(f"{'total':<11}{report['best']['total_seconds']:>10.2f}{'':>12}{report['best']['peak_rss_mib']:>10.0f}")
+    print(f"read-only floor: {report['floor']['seconds']:.2f} s ({report['floor']['readers']}); "
+          f"run / floor = {report['ratio_to_floor']}")

@@ -1,0 +1,26 @@
+"""Smoke test of the benchmark at a small size: it runs and reports every stage (no timing asserted)."""
+
+import json
+
+import pytest
+
+from jingzhun import cli
+from jingzhun.bench import STAGES
+
+from helpers import AS_OF
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_reports_every_stage(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "WORK_DIR", tmp_path)
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--residents", "3000", "--as-of", AS_OF.isoformat(), "--json", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report["best"]["stages"]) == set(STAGES)
+    measured = {k: v for k, v in report["best"]["stages"].items() if v["seconds"] is not None}
+    assert {"read", "normalise", "match", "load", "report"} <= set(measured)
+    assert all(v["seconds"] > 0 and v["peak_rss_mib"] > 0 for v in measured.values())
+    assert report["floor"]["rows"] >= report["rows"] > 2500
+    assert report["residents"] > 2500 and report["best"]["flags_raised"] > 0
+    assert "read-only floor" in capsys.readouterr().out
