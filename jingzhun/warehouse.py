@@ -194,10 +194,24 @@ def bulk_insert(conn, table: Table, frame: pd.DataFrame) -> int:
             with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')') as copy:
                 copy.write(buffer.getvalue())
         return len(frame)
-    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    for start in range(0, len(records), 50_000):
-        conn.execute(insert(table), records[start:start + 50_000])
+    columns = [_sqlite_values(frame[c], table.c[c].type) for c in cols]
+    sql = f'INSERT INTO "{table.name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) VALUES ({", ".join("?" * len(cols))})'
+    rows = list(zip(*columns))
+    for start in range(0, len(rows), 100_000):
+        conn.exec_driver_sql(sql, rows[start:start + 100_000])
     return len(frame)
+
+
+def _sqlite_values(values: pd.Series, sql_type) -> list:
+    """A column as the Python values SQLAlchemy would store in SQLite (dates as ISO text), converted column-wise."""
+    if isinstance(sql_type, (Date, DateTime)):
+        stamps = pd.to_datetime(values, errors="coerce", utc=isinstance(sql_type, DateTime) and sql_type.timezone)
+        text = stamps.dt.strftime("%Y-%m-%d" if isinstance(sql_type, Date) else "%Y-%m-%d %H:%M:%S.%f")
+        return text.astype(object).where(stamps.notna(), None).tolist()
+    if isinstance(sql_type, Boolean):
+        ints = values.astype("boolean").astype("Int64")
+        return ints.astype(object).where(ints.notna(), None).tolist()
+    return values.astype(object).where(values.notna(), None).tolist()
 
 
 # ---------------------------------------------------------------- run records
