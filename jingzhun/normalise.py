@@ -143,28 +143,30 @@ def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return dates, s.ne("") & dates.isna()
 
 
-def parse_money(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Yuan amounts from ``3500``, ``3,500.00``, ``3500元``; and a mask of unreadable values."""
+def _parse_decimal(raw: pd.Series, noise: str) -> tuple[pd.Series, pd.Series]:
+    """Numbers with ``noise`` (a regex of separators and units) removed; and a mask of unreadable values."""
     s = fold_width(raw.fillna("")).str.strip()
-    cleaned = s.str.replace(r"[,\s]|元$|人民币", "", regex=True)
+    cleaned = s.str.replace(noise, "", regex=True)
     values = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"-?\d+(\.\d+)?"), None), errors="coerce")
     return values.astype("Float64"), s.ne("") & values.isna()
+
+
+def parse_money(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Yuan amounts from ``3500``, ``3,500.00``, ``3500元``; and a mask of unreadable values."""
+    return _parse_decimal(raw, r"[,\s]|元$|人民币")
+
+
+def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Plain numbers (areas, counts), units and thousands separators removed."""
+    return _parse_decimal(raw, r"[,\s]|平方米$|m2$|㎡$|人$")
 
 
 def parse_years(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Four-digit years (``2019``, ``2019年``, ``2019.0`` from a numeric cell)."""
     s = fold_width(raw.fillna("")).str.strip()
-    digits = s.str.extract(r"^(\d{4})(?:年|\.0+)?$")[0]
-    years = pd.to_numeric(digits, errors="coerce").astype("Int64")
+    digits = s.str.replace(r"^(\d{4})(?:年|\.0+)?$", r"\1", regex=True)
+    years = pd.to_numeric(digits.where(digits.str.fullmatch(r"\d{4}"), None), errors="coerce").astype("Int64")
     return years, s.ne("") & years.isna()
-
-
-def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Plain numbers (areas, counts), units and thousands separators removed."""
-    s = fold_width(raw.fillna("")).str.strip()
-    cleaned = s.str.replace(r"[,\s]|平方米$|m2$|㎡$|人$", "", regex=True)
-    values = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"-?\d+(\.\d+)?"), None), errors="coerce")
-    return values.astype("Float64"), s.ne("") & values.isna()
 
 
 def parse_code12(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
