@@ -52,5 +52,7 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
     logger.info("run %s %s; sources failed: %s", run_id, status, ", ".join(failed) or "none")
     return {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir,
             "sources": sources, "timings": timings, "quarantined": published["quarantined"],
-            "phases": clock.windows, "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
+            "phases": clock.windows, "flags_raised": matched.raised,
+            "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
+                             "match": matched.seconds, "load": published["seconds"]}, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
             **reports}

@@ -112,7 +112,8 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
                 continue
             seconds = window[1] - window[0]
             stages[stage] = {"seconds": round(seconds, 3), "rows_per_second": round(rows / seconds) if seconds else None,
-                             "peak_rss_mib": round(sampler.peak(*window) / 2**20, 1)}
+                             "peak_rss_mib": round(sampler.peak(*window) / 2**20, 1),
+                             "task_seconds": round(result["task_seconds"].get(stage, seconds), 3)}
         total = max(e for _, e in result["phases"].values()) - min(s for s, _ in result["phases"].values())
         runs.append({"stages": stages, "total_seconds": round(total, 3), "rows": rows,
                      "peak_rss_mib": round(max((r for _, r in sampler.samples), default=0) / 2**20, 1),
