@@ -194,7 +194,7 @@ def _all_dead(ctx: Context) -> pd.Series:
 def rm_deceased(ctx: Context) -> pd.DataFrame:
     """Every member of the household is dead (a member with an invalid number is not proven dead)."""
     rows = _dead_members(ctx)
-    rows = rows[rows["household_id"].isin(_all_dead(ctx))]
+    rows = rows[it.member_of(rows["household_id"], _all_dead(ctx))]
     return _household_flags(ctx, rows, *_death_evidence(rows))
 
 
@@ -202,7 +202,7 @@ def rm_deceased(ctx: Context) -> pd.DataFrame:
 def rm_member_deceased(ctx: Context) -> pd.DataFrame:
     """One member (not all) is dead: remove that person and recompute the household size."""
     rows = _dead_members(ctx)
-    rows = rows[~rows["household_id"].isin(_all_dead(ctx))]
+    rows = rows[~it.member_of(rows["household_id"], _all_dead(ctx))]
     return _person_flags(ctx, rows, *_death_evidence(rows))
 
 
@@ -229,17 +229,17 @@ def _dibao_families(ctx: Context) -> pd.DataFrame:
     flags = a.assign(
         eligible_class=a["dibao_class"].isin(p.dibao_classes_for_addition),
         incapable=a["labor_capacity"].isin(p.incapacity_levels),
-        on_register=a["id_number"].isin(_on_register(ctx)),
+        on_register=it.member_of(a["id_number"], _on_register(ctx)),
     )
     g = flags.groupby("assistance_household_id")
     ok = g["eligible_class"].all() & g["incapable"].all() & ~g["on_register"].any() \
         & g["income_per_capita"].max().le(p.referral_income) & g["income_per_capita"].count().eq(g.size())
-    return _addition_candidates(ctx, a[a["assistance_household_id"].isin(ok[ok].index)])
+    return _addition_candidates(ctx, a[it.member_of(a["assistance_household_id"], ok[ok].index)])
 
 
 def _tekun_people(ctx: Context) -> pd.DataFrame:
     a = it.int_current_assistance(ctx.frames["social_assistance"], ctx.as_of)
-    a = a[a["assistance_type"].eq("特困供养") & ~a["id_number"].isin(_on_register(ctx))]
+    a = a[a["assistance_type"].eq("特困供养") & ~it.member_of(a["id_number"], _on_register(ctx))]
     return _addition_candidates(ctx, a)
 
 
@@ -274,7 +274,7 @@ def add_dibao(ctx: Context) -> pd.DataFrame:
     """A first/second-class 低保 family unable to work, not on the register. Exempt: a member able to
     work; a serving blocking cadre in the hukou household (RV_ADD_CADRE says why)."""
     rows = _dibao_families(ctx)
-    rows = rows[~rows["hukou_household_id"].isin(_blocked_households(ctx)["hukou_household_id"])]
+    rows = rows[~it.member_of(rows["hukou_household_id"], _blocked_households(ctx)["hukou_household_id"])]
     return _addition_flags(ctx, rows, _DIBAO_TEXT)
 
 
@@ -282,7 +282,7 @@ def add_dibao(ctx: Context) -> pd.DataFrame:
 def add_tekun(ctx: Context) -> pd.DataFrame:
     """A person with current 特困供养 support not on the register. Exempt: blocking cadre as above."""
     rows = _tekun_people(ctx)
-    rows = rows[~rows["hukou_household_id"].isin(_blocked_households(ctx)["hukou_household_id"])]
+    rows = rows[~it.member_of(rows["hukou_household_id"], _blocked_households(ctx)["hukou_household_id"])]
     return _addition_flags(ctx, rows, _TEKUN_TEXT)
 
 
@@ -291,11 +291,11 @@ def rv_add_cadre(ctx: Context) -> pd.DataFrame:
     """A family that would be added, but whose hukou household has a serving blocking cadre."""
     blocked = _blocked_households(ctx)
     families = pd.concat([_dibao_families(ctx), _tekun_people(ctx)], ignore_index=True)
-    families = families[families["hukou_household_id"].isin(blocked["hukou_household_id"])]
+    families = families[it.member_of(families["hukou_household_id"], blocked["hukou_household_id"])]
     if families.empty:
         return _addition_flags(ctx, families, _DIBAO_TEXT)
     flags = _addition_flags(ctx, families, _DIBAO_TEXT)
-    cadres = blocked[blocked["hukou_household_id"].isin(families["hukou_household_id"])]
+    cadres = blocked[it.member_of(blocked["hukou_household_id"], families["hukou_household_id"])]
     c_item = ev.items(cadres, "cadres", {"id_number": "id_number", "name": "name", "position": "position",
                                          "term_status": "term_status"})
     c_text = ev.sentence(cadres, "同户{name}现任{position}({term_status})")
@@ -420,7 +420,7 @@ def refer_health(ctx: Context) -> pd.DataFrame:
 
 
 def _uninsured(ctx: Context) -> pd.DataFrame:
-    return ctx.living[~ctx.living["id_number"].isin(ctx.insured)]
+    return ctx.living[~it.member_of(ctx.living["id_number"], ctx.insured)]
 
 
 @rule("REFER_INSURANCE", "refer", (*LIVING, "medical_insurance"))
@@ -433,7 +433,7 @@ def refer_insurance(ctx: Context) -> pd.DataFrame:
 
 def _unenrolled(ctx: Context) -> pd.DataFrame:
     kids = ctx.living[it.compulsory(ctx.living["age"], ctx.policy)]
-    return kids[~kids["id_number"].isin(ctx.frames["students"]["id_number"])]  # 送教上门 is a record
+    return kids[~it.member_of(kids["id_number"], ctx.frames["students"]["id_number"])]  # 送教上门 is a record
 
 
 @rule("RV_UNENROLLED", "review", (*LIVING, "students"))
@@ -463,7 +463,7 @@ def exit_eligible(ctx: Context) -> pd.DataFrame:
     safe = a[a["grade"].isin(p.safe_housing_grades)
              | (a["grade"].isin(p.unsafe_housing_grades) & a["renovation"].eq("已改造"))]
     candidates = hh[hh["unexited"].astype(bool) & hh["income"].gt(p.income_line_for(ctx.as_of.date()))
-                    & hh["invalid_ids"].eq(0) & hh["living"].gt(0) & ~hh["household_id"].isin(blocked)
+                    & hh["invalid_ids"].eq(0) & hh["living"].gt(0) & ~it.member_of(hh["household_id"], blocked)
                     & hh["safe_water"].ne("否") & hh["electricity"].ne("否")]
     rows = candidates.merge(safe, left_on="head_id_number", right_on="head_id_number")
     rows = rows.assign(income_line=p.income_line_for(ctx.as_of.date()))

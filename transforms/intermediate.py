@@ -7,6 +7,8 @@ invalid is never matched (it raises DQ_INVALID_ID and nothing else).
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from jingzhun.normalise import ages_at
 from jingzhun.policy import Policy
@@ -14,6 +16,13 @@ from jingzhun.policy import Policy
 MEMBER_COLUMNS = ["household_id", "id_number", "id_number_valid", "name", "name_norm", "relation", "village_code",
                   "status", "unexited", "income_per_capita", "identified_year", "safe_water", "electricity",
                   "_file", "_row"]
+
+
+def member_of(values: pd.Series, pool) -> pd.Series:
+    """``values.isin(pool)`` computed by pyarrow: pandas' isin on Arrow strings converts the pool value by value."""
+    pool_array = pa.array(pd.Series(pool, dtype="str").dropna().unique(), type=pa.large_string())
+    found = pc.is_in(pa.array(values.astype("str"), type=pa.large_string()), value_set=pool_array)
+    return pd.Series(pc.fill_null(found, False).to_numpy(zero_copy_only=False), index=values.index)
 
 
 def _optional(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -99,7 +108,7 @@ def int_persons_living(hukou: pd.DataFrame, deaths: pd.DataFrame | None, as_of: 
     """One row per hukou person not dead at ``as_of``, with the hukou household and address."""
     dead = int_deaths_on_or_before(deaths, hukou, as_of)["id_number"]
     h = hukou.drop_duplicates("id_number")
-    return h[~h["id_number"].isin(dead)][["id_number", "name", "hukou_household_id", "address_code", "_file", "_row"]]
+    return h[~member_of(h["id_number"], dead)][["id_number", "name", "hukou_household_id", "address_code", "_file", "_row"]]
 
 
 def compulsory(age: pd.Series, policy: Policy) -> pd.Series:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.intermediate import int_deaths_on_or_before
+from transforms.intermediate import int_deaths_on_or_before, member_of
 
 DIRECTIONS = ("remove", "revert", "exit", "refer", "review")
 
@@ -18,7 +18,7 @@ def mart_village_indicators(register: pd.DataFrame, hukou: pd.DataFrame, deaths:
     by_village = reg.groupby("village_code")
     unexited = reg[reg["unexited"].astype(bool)].groupby("village_code")
     dead = int_deaths_on_or_before(deaths, hukou, as_of)["id_number"]
-    population = hukou[hukou["person_status"].eq("正常") & ~hukou["id_number"].isin(dead)]
+    population = hukou[hukou["person_status"].eq("正常") & ~member_of(hukou["id_number"], dead)]
     out = pd.DataFrame({
         "register_households": by_village["household_id"].nunique(),
         "register_persons": by_village["id_number"].nunique(),
