@@ -28,3 +28,16 @@ def write_xlsx(path: Path, sheets: dict[str, list[list]], merge_title: bool = Fa
             ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(2, len(rows[-1])))
     wb.save(path)
     return path
+
+
+def flag(rule="RM_CAR", household="P1", evidence='{"as_of": "2026-01-01", "records": [1]}', village="620421100201"):
+    return {"rule_code": rule, "direction": "remove", "household_id": household, "hukou_household_id": "",
+            "id_number": "", "village_code": village, "evidence": evidence, "evidence_text": "t"}
+
+
+def raised(*rows) -> pd.DataFrame:
+    """Flags as the rules return them, with their identity and evidence digest."""
+    from jingzhun import warehouse
+
+    frame = pd.DataFrame(list(rows))
+    return frame.assign(flag_key=warehouse.flag_keys(frame), evidence_hash=warehouse.evidence_hashes(frame))

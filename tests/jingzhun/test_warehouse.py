@@ -7,6 +7,8 @@ from sqlalchemy import select
 from jingzhun import warehouse
 from jingzhun.warehouse import AuditError, merge_flags
 
+from helpers import flag, raised
+
 
 def test_migrations_build_exactly_the_schema(warehouse_url):
     engine = warehouse.connect(warehouse_url)
@@ -29,16 +31,6 @@ def test_bulk_insert_round_trip_with_dates_and_missing_values(warehouse_url):
     assert back["record_source"].tolist()[0] == "火化" and pd.isna(back["record_source"].tolist()[1])
     assert str(back["death_date"].tolist()[0])[:10] == "2020-01-02" and pd.isna(back["death_date"].tolist()[1])
     assert back["id_number_valid"].astype(bool).tolist() == [True, False]
-
-
-def flag(rule="RM_CAR", household="P1", evidence='{"as_of": "2026-01-01", "records": [1]}', village="620421100201"):
-    return {"rule_code": rule, "direction": "remove", "household_id": household, "hukou_household_id": "",
-            "id_number": "", "village_code": village, "evidence": evidence, "evidence_text": "t"}
-
-
-def raised(*rows) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows))
-    return frame.assign(flag_key=warehouse.flag_keys(frame), evidence_hash=warehouse.evidence_hashes(frame))
 
 
 EMPTY = pd.DataFrame(columns=warehouse.FLAG_STATE)
