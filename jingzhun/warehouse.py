@@ -258,12 +258,6 @@ def finish_run(engine: Engine, run_id: str, status: str, timings: dict | None = 
             timings=json.dumps(timings or {}), sources=json.dumps(sources or {}, ensure_ascii=False)))
 
 
-def read_run(engine: Engine, run_id: str) -> dict:
-    with engine.connect() as conn:
-        row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().one()
-    return dict(row)
-
-
 # ---------------------------------------------------------------- write, audit, publish
 
 class AuditError(RuntimeError):

@@ -478,17 +478,13 @@ def exit_eligible(ctx: Context) -> pd.DataFrame:
 
 # ================================================================ data quality
 
-def _dq_items(rows: pd.DataFrame, extra: dict[str, str] | None = None) -> pd.Series:
-    return _member_items(rows, extra)
-
-
 @rule("DQ_INVALID_ID", "review", ("poverty_register",))
 def dq_invalid_id(ctx: Context) -> pd.DataFrame:
     """A register row whose identity number is invalid after normalisation."""
     reg = ctx.frames["poverty_register"]
     rows = reg[~reg["id_number_valid"].astype(bool)]
     rows = rows.assign(problem_text=rows["id_number_problem"].map(ID_PROBLEMS))
-    item = _dq_items(rows, {"problem": "id_number_problem"})
+    item = _member_items(rows, {"problem": "id_number_problem"})
     return _person_flags(ctx, rows, item, ev.sentence(rows, "{name}的身份证号{id_number}无效:{problem_text}"))
 
 
@@ -496,7 +492,7 @@ def dq_invalid_id(ctx: Context) -> pd.DataFrame:
 def dq_not_in_hukou(ctx: Context) -> pd.DataFrame:
     """A valid register number absent from hukou."""
     rows = ctx.living[~ctx.living["in_hukou"]]
-    return _person_flags(ctx, rows, _dq_items(rows), ev.sentence(rows, "{name}({id_number})不在户籍人口库中"))
+    return _person_flags(ctx, rows, _member_items(rows), ev.sentence(rows, "{name}({id_number})不在户籍人口库中"))
 
 
 @rule("DQ_NAME_MISMATCH", "review", ("poverty_register", "hukou", "deaths"))
@@ -504,7 +500,7 @@ def dq_name_mismatch(ctx: Context) -> pd.DataFrame:
     """The number is in hukou under another name (after spaces, width and traditional characters are folded)."""
     m = ctx.living
     rows = m[m["in_hukou"] & m["name_norm"].ne(m["hukou_name_norm"])]
-    item = _dq_items(rows, {"hukou_name": "hukou_name", "hukou_file": "hukou_file", "hukou_row": "hukou_row"})
+    item = _member_items(rows, {"hukou_name": "hukou_name", "hukou_file": "hukou_file", "hukou_row": "hukou_row"})
     return _person_flags(ctx, rows, item, ev.sentence(rows, "建档立卡姓名{name},户籍姓名{hukou_name}"))
 
 
@@ -514,7 +510,7 @@ def dq_multi_household(ctx: Context) -> pd.DataFrame:
     m = ctx.living
     households = m.groupby("id_number")["household_id"].transform("nunique")
     rows = m[households.gt(1)]
-    item = _dq_items(rows)
+    item = _member_items(rows)
     return _person_flags(ctx, rows, item, ev.sentence(rows, "{name}({id_number})同时出现在多个贫困户中"))
 
 
