@@ -16,7 +16,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum import numdb
-from stdnum.cn import ric
 
 _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 _CHECK_CHARS = np.array(list("10X98765432"))
@@ -65,15 +64,18 @@ def _arrow(values: pd.Series, *steps) -> pd.Series:
     return pd.Series(pd.array(array, dtype="str"), index=values.index)
 
 
+def _nfkc(array: pa.Array) -> pa.Array:
+    return pc.utf8_normalize(array, form="NFKC")
+
+
 def fold_width(values: pd.Series) -> pd.Series:
     """Full-width letters, digits and punctuation to their half-width forms (NFKC)."""
-    return _arrow(values, lambda a: pc.utf8_normalize(a, form="NFKC"))
+    return _arrow(values, _nfkc)
 
 
 def squeeze(values: pd.Series) -> pd.Series:
     """Text with every white-space character removed (after NFKC, so full-width spaces too)."""
-    return _arrow(values, lambda a: pc.utf8_normalize(a, form="NFKC"),
-                  lambda a: pc.replace_substring_regex(a, pattern=r"\s+", replacement=""))
+    return _arrow(values, _nfkc, lambda a: pc.replace_substring_regex(a, pattern=r"\s+", replacement=""))
 
 
 def normalise_ids(raw: pd.Series) -> pd.DataFrame:
@@ -135,7 +137,7 @@ def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     ``2019.03.11`` (a time of day after it is ignored); Excel date cells arrive from the
     readers as ISO text. Each form is rewritten to ``Y-M-D`` by pyarrow regex, then parsed once.
     """
-    s = _arrow(raw.fillna(""), lambda a: pc.utf8_normalize(a, form="NFKC"), pc.utf8_trim_whitespace,
+    s = _arrow(raw.fillna(""), _nfkc, pc.utf8_trim_whitespace,
                lambda a: pc.replace_substring_regex(a, pattern=_DATE_COMPACT, replacement=r"\1-\2-\3"),
                lambda a: pc.replace_substring_regex(a, pattern=_DATE_SEPARATED, replacement=r"\1-\2-\3"))
     shaped = s.str.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}")
@@ -203,8 +205,3 @@ def map_vocab(raw: pd.Series, mapping: dict[str, str]) -> tuple[pd.Series, pd.Se
     keys = {"".join(unicodedata.normalize("NFKC", k).split()): v for k, v in mapping.items()}
     mapped = s.map(keys)
     return mapped.astype("str").where(mapped.notna(), None), s.ne("") & mapped.isna()
-
-
-def stdnum_check_digit(number17: str) -> str:
-    """The reference implementation the vectorised check digit is tested against."""
-    return ric.calc_check_digit(number17 + "0")

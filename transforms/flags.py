@@ -33,9 +33,6 @@ class Context:
     policy: Policy
     as_of: pd.Timestamp
 
-    def __hash__(self) -> int:
-        return id(self)
-
     @cached_property
     def members(self) -> pd.DataFrame:
         return it.int_register_members(self.frames["poverty_register"], self.frames.get("hukou"),
