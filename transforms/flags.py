@@ -9,8 +9,9 @@ present and reports the others as not evaluated, with the reason.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import pandas as pd
@@ -32,6 +33,7 @@ class Context:
     frames: dict[str, pd.DataFrame]
     policy: Policy
     as_of: pd.Timestamp
+    computed: dict = field(default_factory=dict, compare=False, repr=False)  # see shared()
 
     @cached_property
     def members(self) -> pd.DataFrame:
@@ -67,6 +69,17 @@ class Context:
         i = self.frames["medical_insurance"]
         ok = i["insured_status"].eq("参保") & i["insured_year"].eq(self.as_of.year)
         return i.loc[ok, "id_number"]
+
+
+def shared(fn: Callable) -> Callable:
+    """Computed once per Context: several rules start from the same candidates (callers never modify them)."""
+    @functools.wraps(fn)
+    def once(ctx: Context, **options):
+        key = (fn.__name__, tuple(sorted(options.items())))
+        if key not in ctx.computed:
+            ctx.computed[key] = fn(ctx, **options)
+        return ctx.computed[key]
+    return once
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ def _member_items(rows: pd.DataFrame, extra: dict[str, str] | None = None) -> pd
 
 # ================================================================ removal
 
+@shared
 def _cars(ctx: Context) -> pd.DataFrame:
     """Vehicles in use of a car class owned by living members, with whether bought by identification."""
     p = ctx.policy
@@ -182,6 +196,7 @@ def _death_evidence(rows: pd.DataFrame):
     return item, text
 
 
+@shared
 def _all_dead(ctx: Context) -> pd.Series:
     hh = ctx.households
     return hh.loc[hh["dead"].eq(hh["members"]) & hh["members"].gt(0), "household_id"]
@@ -205,6 +220,7 @@ def rm_member_deceased(ctx: Context) -> pd.DataFrame:
 
 # ================================================================ addition
 
+@shared
 def _on_register(ctx: Context) -> pd.Series:
     m = ctx.members
     return m.loc[m["id_number_valid"], "id_number"]
@@ -217,6 +233,7 @@ def _addition_candidates(ctx: Context, assisted: pd.DataFrame) -> pd.DataFrame:
     return assisted.merge(people, on="id_number")
 
 
+@shared
 def _dibao_families(ctx: Context) -> pd.DataFrame:
     """Rows of current first/second-class 低保 households where every listed member has lost labour capacity,
     income is at most ``referral_income`` and no member is on the register."""
@@ -234,12 +251,14 @@ def _dibao_families(ctx: Context) -> pd.DataFrame:
     return _addition_candidates(ctx, a[it.member_of(a["assistance_household_id"], ok[ok].index)])
 
 
+@shared
 def _tekun_people(ctx: Context) -> pd.DataFrame:
     a = it.int_current_assistance(ctx.frames["social_assistance"], ctx.as_of)
     a = a[a["assistance_type"].eq("特困供养") & ~it.member_of(a["id_number"], _on_register(ctx))]
     return _addition_candidates(ctx, a)
 
 
+@shared
 def _blocked_households(ctx: Context) -> pd.DataFrame:
     """Hukou households with a serving member in a blocking cadre position."""
     c = ctx.frames["cadres"]
@@ -304,6 +323,7 @@ def rv_add_cadre(ctx: Context) -> pd.DataFrame:
 
 # ================================================================ back to poverty and referral
 
+@shared
 def _dropouts(ctx: Context, *, exempt_reasons: bool) -> pd.DataFrame:
     """Living members of compulsory-education age whose latest student record is 辍学 (exempt reasons out)."""
     kids = ctx.living[it.compulsory(ctx.living["age"], ctx.policy)]
@@ -345,6 +365,7 @@ def refer_education(ctx: Context) -> pd.DataFrame:
     return _household_flags(ctx, rows, *_dropout_evidence(rows))
 
 
+@shared
 def _unsafe_houses(ctx: Context) -> pd.DataFrame:
     """Heads whose latest appraisal is C or D and not renovated, with their household."""
     p = ctx.policy
@@ -375,6 +396,7 @@ def refer_housing(ctx: Context) -> pd.DataFrame:
     return _household_flags(ctx, rows, *_house_evidence(rows))
 
 
+@shared
 def _illness_rows(ctx: Context) -> pd.DataFrame:
     """Illness records of living members, marked serious (大病 not cured) or chronic-with-heavy-cost."""
     i = it._optional(ctx.frames["illness"], ["treatment_status", "year", "out_of_pocket", "disease"])
@@ -416,6 +438,7 @@ def refer_health(ctx: Context) -> pd.DataFrame:
     return _household_flags(ctx, rows, *_illness_evidence(rows))
 
 
+@shared
 def _uninsured(ctx: Context) -> pd.DataFrame:
     return ctx.living[~it.member_of(ctx.living["id_number"], ctx.insured)]
 
@@ -428,6 +451,7 @@ def refer_insurance(ctx: Context) -> pd.DataFrame:
     return _person_flags(ctx, rows, item, ev.sentence(rows, "{name}无{insured_year}年度参保记录"))
 
 
+@shared
 def _unenrolled(ctx: Context) -> pd.DataFrame:
     kids = ctx.living[it.compulsory(ctx.living["age"], ctx.policy)]
     return kids[~it.member_of(kids["id_number"], ctx.frames["students"]["id_number"])]  # 送教上门 is a record
