@@ -8,8 +8,6 @@ peak memory, next to the floor: the time to merely read the same files with the 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import platform
 import threading
@@ -21,7 +19,7 @@ import pyarrow.csv as pacsv
 import python_calamine
 
 from jingzhun.contract import SOURCES
-from jingzhun.readers import HEADER_SCAN_ROWS, _detect_encoding, _find_header
+from jingzhun.readers import arrow_encoding, csv_header, sheet_header
 
 STAGES = ("read", "normalise", "validate", "match", "load", "report")
 RESIDENTS_PER_HOUSEHOLD = 3.45
@@ -77,20 +75,19 @@ def read_floor(landing: Path) -> tuple[float, int]:
         if source is None:
             continue
         if path.suffix == ".csv":
-            encoding, text = _detect_encoding(path, path.name)
-            head = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:HEADER_SCAN_ROWS]))))
+            encoding, _, header_at, _ = csv_header(path, source, path.name)
             odd = []
             table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(
-                encoding="utf8" if encoding == "utf-8-sig" else encoding, skip_rows=_find_header(head, source)[0]),
+                encoding=arrow_encoding(encoding), skip_rows=header_at),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: odd.append(row) or "skip"))
             rows += table.num_rows + len(odd)
         elif path.suffix == ".xlsx":
             book = python_calamine.CalamineWorkbook.from_path(str(path))
             found = []
             for name in book.sheet_names:
-                grid = book.get_sheet_by_name(name).to_python()
-                at, score = _find_header([[str(v) for v in r] for r in grid[:HEADER_SCAN_ROWS]], source)
-                found.append((score, len(grid) - 1 - at))
+                rows_of_sheet = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                _, at, score = sheet_header(rows_of_sheet, source)
+                found.append((score, len(rows_of_sheet) - 1 - at))
             rows += max(found)[1]
     return time.perf_counter() - started, rows
 

@@ -197,8 +197,7 @@ def _read_excel(path: Path, source: Source, label: str, record: FileRecord):
     try:
         for name in book.sheet_names:
             rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            grid = [[_cell_text(v) for v in r] for r in rows[:HEADER_SCAN_ROWS]]
-            at, score = _find_header(grid, source)
+            grid, at, score = sheet_header(rows, source)
             if score and (best is None or score > best[2]):
                 best = (name, rows, score, at, grid)
     except Exception as exc:
@@ -234,12 +233,27 @@ def _detect_encoding(path: Path, label: str) -> tuple[str, str]:
     raise SourceFileError(label, "unknown encoding: neither UTF-8 nor GB18030")
 
 
-def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
+def csv_header(path: Path, source: Source, label: str) -> tuple[str, list[list[str]], int, int]:
+    """(encoding, first rows, header row index, canonical columns recognised) of a CSV file."""
     encoding, text = _detect_encoding(path, label)
+    grid = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:HEADER_SCAN_ROWS]))))
+    return encoding, grid, *_find_header(grid, source)
+
+
+def arrow_encoding(encoding: str) -> str:
+    """The name pyarrow's CSV reader takes (it skips a UTF-8 BOM itself)."""
+    return "utf8" if encoding == "utf-8-sig" else encoding
+
+
+def sheet_header(rows: list[list], source: Source) -> tuple[list[list[str]], int, int]:
+    """(first rows as text, header row index, canonical columns recognised) of a worksheet."""
+    grid = [[_cell_text(v) for v in r] for r in rows[:HEADER_SCAN_ROWS]]
+    return grid, *_find_header(grid, source)
+
+
+def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
+    encoding, grid, at, score = csv_header(path, source, label)
     record.encoding = encoding
-    lines = text.splitlines()[:HEADER_SCAN_ROWS]
-    grid = [row for row in csv.reader(io.StringIO("\n".join(lines)))]
-    at, score = _find_header(grid, source)
     if score == 0:
         raise SourceFileError(label, "no header row with any known column in the first lines")
     names = _header_names(grid, at)
@@ -247,7 +261,7 @@ def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(skip_rows=at + 1, column_names=[str(j) for j in range(len(names))],
-                                           encoding="utf8" if encoding == "utf-8-sig" else encoding,
+                                           encoding=arrow_encoding(encoding),
                                            block_size=16 << 20),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(column_types={str(j): pa.string() for j in range(len(names))},
