@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 
 from flows import steps
 from jingzhun import warehouse
+from expectations.suites import Tonight
 from jingzhun.contract import SOURCES
 
 
@@ -35,16 +36,20 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
             extracted = [f.result() for f in [steps.extract_source.submit(landing, s, run_dir) for s in SOURCES]]
         with clock("normalise"):
             staged = [f.result() for f in [steps.stage_source.submit(e, config, run_dir) for e in extracted]]
+        with clock("validate"):
+            snapshots = warehouse.snapshot_rows(engine)
+            validated = [steps.validate_source(s, e, config, Tonight(as_of, date.today(), snapshots.get(s.source)),
+                                               run_dir) for s, e in zip(staged, extracted)]
         with clock("match"):
-            matched = steps.match_registers(staged, config, as_of, region, run_dir)
+            matched = steps.match_registers(validated, config, as_of, region, run_dir)
         with clock("load"):
-            published = steps.publish_run(url, run_id, extracted, staged, matched, region, dry_run)
+            published = steps.publish_run(url, run_id, extracted, validated, matched, region, dry_run)
         with clock("report"):
-            reports = {} if dry_run else steps.write_reports(url, run_id, run_dir)
+            reports = steps.write_reports(url, run_id, run_dir, validated, dry_run)
     except Exception as exc:
         warehouse.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    sources = steps.source_summary(extracted, staged)
+    sources = steps.source_summary(extracted, validated)
     timings = clock.seconds()
     status = "dry_run" if dry_run else "published"
     warehouse.finish_run(engine, run_id, status, timings, sources)
@@ -54,5 +59,6 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
             "sources": sources, "timings": timings, "quarantined": published["quarantined"],
             "phases": clock.windows, "flags_raised": matched.raised,
             "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
+                             "validate": sum(v.seconds for v in validated) - sum(s.seconds for s in staged),
                              "match": matched.seconds, "load": published["seconds"]}, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
             **reports}

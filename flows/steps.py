@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -19,10 +19,13 @@ from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.policy import load_policy
 from jingzhun.readers import read_source
+from jingzhun.quality_report import write_validation_workbook
 from jingzhun.review import write_review_workbook
 from transforms.flags import FLAG_COLUMNS, RULES, flags
 from transforms.marts import mart_village_indicators
-from transforms.staging import QUARANTINE_COLUMNS, STAGING
+from transforms.staging import QUARANTINE_COLUMNS, STAGING, quarantine_rows, usable_rows
+from expectations.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
+from expectations.suites import Tonight
 
 
 class Stopwatch:
@@ -61,10 +64,16 @@ class Extracted:
 
 @dataclass
 class StagedSource:
+    """One source after staging (``checked_path``: every data row, typed, with its reason) and, once
+    validated, after the gate (``rows_path``: the usable rows; status ``blocked`` when a source-level
+    expectation failed)."""
+
     source: str
-    status: str
+    status: str                     # loaded | missing | failed | blocked
+    checked_path: str = ""
     rows_path: str = ""
     quarantine_path: str = ""
+    results_path: str = ""
     rows_read: int = 0
     rows_valid: int = 0
     rows_quarantined: int = 0
@@ -109,12 +118,51 @@ def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> Stag
     quarantined = pd.concat([staged.quarantine, skipped], ignore_index=True)
     out = Path(run_dir) / "staged"
     out.mkdir(parents=True, exist_ok=True)
-    rows_path, q_path = out / f"{extracted.source}.parquet", out / f"{extracted.source}.quarantine.parquet"
-    staged.rows.to_parquet(rows_path, index=False)
+    checked_path, q_path = out / f"{extracted.source}.checked.parquet", out / f"{extracted.source}.quarantine.parquet"
+    staged.checked.to_parquet(checked_path, index=False)
     quarantined.to_parquet(q_path, index=False)
-    return StagedSource(extracted.source, "loaded", str(rows_path), str(q_path), rows_read=len(raw),
-                        rows_valid=len(staged.rows), rows_quarantined=len(staged.quarantine),
+    return StagedSource(extracted.source, "loaded", checked_path=str(checked_path), quarantine_path=str(q_path),
+                        rows_read=len(raw), rows_quarantined=len(staged.quarantine),
                         seconds=time.perf_counter() - started)
+
+
+@task(name="validate", task_run_name="validate-{staged.source}")
+def validate_source(staged: StagedSource, extracted: Extracted, config: str | None, tonight: Tonight,
+                    run_dir: str) -> StagedSource:
+    """The quality gate for one source: its suite on every checked row (read once), the gate's row quarantine,
+    and the source blocked when a source-level expectation fails. Writes the usable rows and the results."""
+    out = Path(run_dir) / "validated"
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / f"{staged.source}.results.parquet"
+    if staged.status != "loaded":
+        unreadable_source(staged.source, extracted.files).to_parquet(results_path, index=False)
+        return replace(staged, results_path=str(results_path))
+    started = time.perf_counter()
+    checked = pd.read_parquet(staged.checked_path)
+    outcome = run_gate(checked, staged.source, file_ages(extracted.files, tonight.as_of), load_policy(config),
+                       tonight, Path(run_dir))
+    outcome.results.to_parquet(results_path, index=False)
+    gated = outcome.reasons.ne("")
+    quarantined = pd.read_parquet(staged.quarantine_path)
+    if gated.any():
+        raw = pd.read_parquet(extracted.raw_path).iloc[gated[gated].index]
+        quarantined = pd.concat([quarantined, quarantine_rows(raw, staged.source, outcome.reasons[gated])],
+                                ignore_index=True)
+        quarantined.to_parquet(staged.quarantine_path, index=False)
+        checked["_reason"] = checked["_reason"].mask(gated, outcome.reasons)
+    rows = usable_rows(checked)
+    rows_path = out / f"{staged.source}.parquet"
+    rows.to_parquet(rows_path, index=False)
+    status = "blocked" if outcome.blocked_because else "loaded"
+    message = "质量检查未通过 (failed the quality gate): " + "; ".join(outcome.blocked_because) if outcome.blocked_because else ""
+    return replace(staged, status=status, rows_path=str(rows_path), results_path=str(results_path),
+                   rows_valid=len(rows), rows_quarantined=int(staged.rows_quarantined + gated.sum()), message=message,
+                   seconds=staged.seconds + time.perf_counter() - started)
+
+
+def file_ages(files: list[dict], as_of: date) -> dict[str, float]:
+    """Per file label: whole days from its modification date to ``as_of`` (negative: written after as_of)."""
+    return {f["file"]: float((as_of - pd.Timestamp(f["modified"]).date()).days) for f in files if f.get("modified")}
 
 
 @dataclass
@@ -168,14 +216,21 @@ def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[
     started = time.perf_counter()
     files = pd.DataFrame([f for e in extracted for f in e.files])
     loaded = [s for s in staged if s.status == "loaded"]
-    quarantined = pd.concat([pd.read_parquet(s.quarantine_path) for s in loaded], ignore_index=True) \
-        if loaded else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    quarantines = [pd.read_parquet(s.quarantine_path) for s in staged if s.quarantine_path]  # blocked ones too
+    quarantined = pd.concat(quarantines, ignore_index=True) if quarantines else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     if not dry_run:
         registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
         villages = pd.read_parquet(matched.villages_path) if matched.villages_path else None
         warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
-                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), region, villages)
+                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), region, villages,
+                          validation_results(staged))
     return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined)}
+
+
+def validation_results(staged: list[StagedSource]) -> pd.DataFrame:
+    """Every source's expectation results of the run, one row per source and expectation."""
+    frames = [pd.read_parquet(s.results_path) for s in staged if s.results_path]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
 def source_summary(extracted: list[Extracted], staged: list[StagedSource]) -> dict[str, dict]:
@@ -183,7 +238,17 @@ def source_summary(extracted: list[Extracted], staged: list[StagedSource]) -> di
     by_source = {e.source: e for e in extracted}
     return {s.source: {"status": s.status, "files": len(by_source[s.source].files), "rows_read": s.rows_read,
                        "rows_valid": s.rows_valid, "rows_quarantined": s.rows_quarantined,
-                       "message": s.message} for s in staged}
+                       "validation": _validation_outcome(s), "message": s.message} for s in staged}
+
+
+def _validation_outcome(s: StagedSource) -> str:
+    """passed | warnings (rows quarantined) | blocked | not validated (no file, or none readable)."""
+    if s.status == "blocked" or (s.status == "failed" and s.results_path):
+        return "blocked"
+    if not s.results_path or s.status == "missing":
+        return "not validated"
+    results = pd.read_parquet(s.results_path, columns=["success"])
+    return "passed" if results["success"].all() else "warnings"
 
 
 def parse_as_of(value: str | date | None) -> date:
@@ -193,7 +258,19 @@ def parse_as_of(value: str | date | None) -> date:
 
 
 @task(name="report")
-def write_reports(url: str, run_id: str, run_dir: str) -> dict:
-    """The steward's review workbook of the open flags after this run."""
-    path = write_review_workbook(warehouse.connect(url), Path(run_dir) / f"review_{run_id}.xlsx")
-    return {"review_workbook": str(path)}
+def write_reports(url: str, run_id: str, run_dir: str, staged: list[StagedSource], dry_run: bool) -> dict:
+    """The steward's reports: the validation workbook and the Data Docs of the gate, and (unless a dry run)
+    the review workbook of the open flags after this run."""
+    quarantines = [pd.read_parquet(s.quarantine_path) for s in staged if s.quarantine_path]
+    quarantined = pd.concat(quarantines, ignore_index=True) if quarantines else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    summary = {s.source: {"status": s.status, "validation": _validation_outcome(s), "rows_read": s.rows_read,
+                          "rows_valid": s.rows_valid, "rows_quarantined": s.rows_quarantined, "message": s.message}
+               for s in staged}
+    reports = {"validation_workbook": str(write_validation_workbook(
+        Path(run_dir) / f"validation_{run_id}.xlsx", summary, validation_results(staged), quarantined))}
+    docs = build_data_docs(Path(run_dir))
+    if docs:
+        reports["data_docs"] = str(docs)
+    if not dry_run:
+        reports["review_workbook"] = str(write_review_workbook(warehouse.connect(url), Path(run_dir) / f"review_{run_id}.xlsx"))
+    return reports

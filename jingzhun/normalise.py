@@ -202,6 +202,10 @@ def normalise_names(raw: pd.Series) -> pd.Series:
 def map_vocab(raw: pd.Series, mapping: dict[str, str]) -> tuple[pd.Series, pd.Series]:
     """Coded values to their canonical form; and a mask of non-empty values outside the vocabulary."""
     s = squeeze(raw.fillna(""))
-    keys = {"".join(unicodedata.normalize("NFKC", k).split()): v for k, v in mapping.items()}
-    mapped = s.map(keys)
+    mapped = s.map(vocab_keys(mapping))
     return mapped.astype("str").where(mapped.notna(), None), s.ne("") & mapped.isna()
+
+
+def vocab_keys(mapping: dict[str, str]) -> dict[str, str]:
+    """A vocabulary keyed as values are looked up: full-width folded, white space removed (as :func:`squeeze`)."""
+    return {"".join(unicodedata.normalize("NFKC", k).split()): v for k, v in mapping.items()}

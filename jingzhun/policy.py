@@ -99,9 +99,13 @@ class Policy(BaseModel):
     safe_housing_grades: tuple[str, ...] = ("A", "B")
     publicity_show_first: int = 2   # 公示: characters of an identity number shown at the start
     publicity_show_last: int = 3    # and at the end
-    stale_after_days: int = 7
-    max_shrink_share: float = 0.20
-    max_invalid_id_share: float = 0.05
+    # the quality gate (expectations/): source-level thresholds and plausible date ranges
+    stale_after_days: int = 7             # a file older than this (at the run's as_of) blocks its source
+    max_shrink_share: float = 0.20        # a register shrinking by more than this against its last snapshot is blocked
+    max_invalid_id_share: float = 0.05    # a source with a larger share of invalid identity numbers is blocked
+    earliest_date: date = date(1900, 1, 1)
+    earliest_appraisal: date = date(2000, 1, 1)   # rural housing-safety appraisals began after 2000
+    dates_may_be_future: tuple[str, ...] = ("social_assistance.end_date",)  # source.column
     vocab: Vocabulary = Vocabulary()
 
     def income_line_for(self, as_of: date) -> float:

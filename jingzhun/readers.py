@@ -59,6 +59,8 @@ class FileRecord:
     rows_not_data: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> header text found
     error: str = ""
+    missing_column: str = ""  # the required column whose absence made the file unusable
+    modified: str = ""        # the file's modification time (UTC, ISO 8601): how fresh the export is
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -83,11 +85,16 @@ def file_digest(path: Path) -> tuple[int, str]:
     return path.stat().st_size, h.hexdigest()
 
 
+def file_modified(path: Path) -> str:
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc).isoformat()
+
+
 def read_file(path: Path, source: Source, label: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, FileRecord]:
     """One department file as (data rows, non-data rows with reasons, file record)."""
     label = label or path.name
     size, sha = file_digest(path)
-    record = FileRecord(source=source.name, file=label, size=size, sha256=sha, format=path.suffix.lower().lstrip("."))
+    record = FileRecord(source=source.name, file=label, size=size, sha256=sha, format=path.suffix.lower().lstrip("."),
+                        modified=file_modified(path))
     if size == 0:
         raise SourceFileError(label, "the file is empty")
     if record.format == "csv":
@@ -290,7 +297,8 @@ def read_source(landing: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFra
         except SourceFileError as exc:
             size, sha = file_digest(path)
             record = FileRecord(source=source.name, file=label, size=size, sha256=sha,
-                                format=path.suffix.lower().lstrip("."), error=str(exc))
+                                format=path.suffix.lower().lstrip("."), error=str(exc),
+                                missing_column=exc.column or "", modified=file_modified(path))
             data = not_data = None
         records.append(record)
         if data is not None:

@@ -49,6 +49,23 @@ run_files = Table(
     Column("size", Integer), Column("sha256", String(64)), Column("format", String(8)),
     Column("encoding", String(16)), Column("sheet", Text), Column("header_row", Integer),
     Column("rows_read", Integer), Column("rows_not_data", Integer), Column("columns", Text), Column("error", Text),
+    Column("modified", DateTime(timezone=True)), Column("missing_column", String(64)),
+)
+
+validation_results = Table(  # the quality gate: one row per source and expectation of a run
+    "validation_results", metadata,
+    Column("run_id", String(40), nullable=False, index=True),
+    Column("source", String(40), nullable=False),
+    Column("expectation", String(80), nullable=False),
+    Column("column", String(64)),
+    Column("description", Text),
+    Column("severity", String(8), nullable=False),        # source | row
+    Column("quarantined_by", String(8)),                  # reader | staging | gate
+    Column("success", Boolean, nullable=False),
+    Column("element_count", Integer), Column("unexpected_count", Integer), Column("unexpected_percent", Float),
+    Column("observed_value", Text),
+    Column("examples", Text),                             # JSON: up to 20 of {file, row, value}
+    Column("outcome", Text),
 )
 
 quarantine = Table(
@@ -233,6 +250,17 @@ def start_run(engine: Engine, run_id: str, as_of, landing: str, region: str | No
     return interrupted
 
 
+def snapshot_rows(engine: Engine) -> dict[str, int]:
+    """Rows of each register's published snapshot (the last one the gate accepted); absent when empty."""
+    counts = {}
+    with engine.connect() as conn:
+        for name, table in staging_tables.items():
+            n = conn.execute(select(func.count()).select_from(table)).scalar()
+            if n:
+                counts[name] = int(n)
+    return counts
+
+
 def _interrupted_runs(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         running = conn.execute(select(runs.c.run_id, runs.c.pid).where(
@@ -266,7 +294,8 @@ class AuditError(RuntimeError):
 
 def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame,
             registers: dict[str, pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
-            region: str | None, villages: pd.DataFrame | None = None) -> None:
+            region: str | None, villages: pd.DataFrame | None = None,
+            validation: pd.DataFrame | None = None) -> None:
     """Write the run's flags to staging, audit them, and publish everything in one transaction.
 
     A crash or failed audit anywhere rolls the whole transaction back: the published registers and
@@ -278,6 +307,8 @@ def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.Da
         bulk_insert(conn, run_files, files.assign(run_id=run_id))
         bulk_insert(conn, quarantine, quarantined.assign(run_id=run_id))
         bulk_insert(conn, run_rules, rules.assign(run_id=run_id))
+        if validation is not None:
+            bulk_insert(conn, validation_results, validation.assign(run_id=run_id))
         bulk_insert(conn, wap_flags, staged)                                       # write
         audit(conn, run_id, expected=len(staged), rules=rules)                     # audit
         _test_hook("before_publish")

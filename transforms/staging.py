@@ -23,12 +23,27 @@ _PARSERS = {"date": nz.parse_dates, "money": nz.parse_money, "year": nz.parse_ye
             "number": nz.parse_numbers, "code12": nz.parse_code12}
 
 
+CHECK_MARK = "__"   # columns named ``<column>__<what>`` exist for the quality gate only and are never loaded
+
+
 @dataclass(frozen=True)
 class Staged:
-    """Grain of ``rows``: one row per usable source row; of ``quarantine``: one row per rejected source row."""
+    """Grain of ``checked``: one row per data row the department sent, typed, with ``_reason`` (empty when the
+    row is usable) and the gate's helper columns; of ``quarantine``: one row per rejected source row."""
 
-    rows: pd.DataFrame
+    checked: pd.DataFrame
     quarantine: pd.DataFrame
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """One row per usable source row, without the gate's helper columns."""
+        return usable_rows(self.checked)
+
+
+def usable_rows(checked: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a checked frame without a reason, and only the columns the warehouse keeps."""
+    keep = [c for c in checked.columns if CHECK_MARK not in c and c != "_reason"]
+    return checked.loc[checked["_reason"].eq(""), keep].reset_index(drop=True)
 
 
 def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[pd.DataFrame, pd.Series]:
@@ -43,8 +58,13 @@ def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[p
             reasons = _append(reasons, values.str.strip().eq(""), f"必填字段为空 (required value missing): {col.name}")
         typed, bad = _cast(values, col, policy, out)
         out[col.name] = typed
+        if col.kind == "vocab":   # the code as sent (spaces and width folded), for the gate's value-set check
+            code = nz.squeeze(values)
+            out[f"{col.name}{CHECK_MARK}code"] = code.where(code.ne(""), None)
         if bad is not None:
             reasons = _append(reasons, bad, f"无法识别的值 (unreadable value) in {col.name}")
+            if col.kind != "vocab":  # the text that could not be read as this column's type
+                out[f"{col.name}{CHECK_MARK}unreadable"] = values.where(bad, None)
     return out, reasons
 
 
@@ -69,7 +89,8 @@ def _cast(values: pd.Series, col: Column, policy: Policy, out: pd.DataFrame) -> 
     return nz.fold_width(values).str.strip(), None
 
 
-def _quarantine(raw: pd.DataFrame, source: str, reasons: pd.Series) -> pd.DataFrame:
+def quarantine_rows(raw: pd.DataFrame, source: str, reasons: pd.Series) -> pd.DataFrame:
+    """One row per raw row with a reason: where it came from, why, and every cell as sent (JSON)."""
     bad = reasons.ne("")
     cells = raw.loc[bad].drop(columns=["_file", "_sheet", "_row"], errors="ignore")
     raw_json = [json.dumps(r, ensure_ascii=False) for r in cells.to_dict(orient="records")]
@@ -90,8 +111,8 @@ def _staged(raw: pd.DataFrame, name: str, policy: Policy, *, keep_invalid_ids: b
     if extra is not None:
         typed, extra_reasons = extra(typed, policy)
         reasons = _append(reasons, extra_reasons.ne(""), extra_reasons)
-    ok = reasons.eq("")
-    return Staged(rows=typed.loc[ok].reset_index(drop=True), quarantine=_quarantine(raw, name, reasons))
+    return Staged(checked=typed.assign(_reason=reasons).reset_index(drop=True),
+                  quarantine=quarantine_rows(raw, name, reasons))
 
 
 # ---------------------------------------------------------------- one function per source

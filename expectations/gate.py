@@ -1,0 +1,229 @@
+"""The quality gate: run a source's suite on its checked rows, and say what that means for the run.
+
+* Row-level failures quarantine the rows with their reason (those the staging transform did not
+  already quarantine: implausible dates, duplicate persons); the run goes on.
+* Source-level failures (required column missing, row count collapsed, stale file, too many invalid
+  identity numbers) block the source: it is not used tonight.
+* Every expectation's outcome becomes one row of :data:`RESULT_COLUMNS`, the table stewards read.
+
+The suite runs through a Great Expectations checkpoint of a file context under the run folder, which keeps
+every validation result; :func:`build_data_docs` renders them as the run's Data Docs site.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+import expectations.custom as cx  # registers the custom metrics before any suite runs
+import great_expectations as gx
+from great_expectations.data_context.types.base import ProgressBarsConfig
+
+from expectations.suites import FILE_AGE, ONE_ROW_PER_PERSON, Tonight, given, person_key, suite_for
+from jingzhun.contract import SOURCES
+from jingzhun.policy import Policy
+from transforms.staging import CHECK_MARK
+
+RESULT_COLUMNS = ["source", "expectation", "column", "description", "severity", "quarantined_by", "success",
+                  "element_count", "unexpected_count", "unexpected_percent", "observed_value", "examples", "outcome"]
+EXAMPLES = 20
+OUTCOMES = {"pass": "通过 (passed)", "blocked": "未通过: 来源被阻断 (failed: source blocked)",
+            "quarantined": "未通过: 相关行已隔离 (failed: rows quarantined)"}
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the gate decided for one source: its results table, the rows it quarantines, and whether it blocks."""
+
+    results: pd.DataFrame      # one row per expectation (RESULT_COLUMNS)
+    reasons: pd.Series         # per checked row: the gate's quarantine reason ("" when none)
+    blocked_because: list[str]  # descriptions of the failed source-level expectations (empty: not blocked)
+
+
+def validation_frame(checked: pd.DataFrame, source: str, file_ages: dict[str, float]) -> pd.DataFrame:
+    """The checked rows as the suite reads them (one row per data row), with helper columns: each row's file
+    age, whether each required value was given, and for registers of one row per person the key the
+    duplicate check reads."""
+    spec = SOURCES[source]
+    extra: dict[str, pd.Series] = {FILE_AGE: checked["_file"].map(file_ages).astype("float64")}
+    for col in spec.columns:
+        if col.required and col.kind != "id" and col.name in checked.columns:
+            extra[given(col.name)] = _given(checked, col.name, col.kind)
+    key = person_key(source)
+    if key:
+        parts = [checked[c].astype("str") for c in ONE_ROW_PER_PERSON[source]]
+        text = parts[0].str.cat(parts[1:], sep="|") if len(parts) > 1 else parts[0]
+        id_column = ONE_ROW_PER_PERSON[source][-1]
+        usable = checked["_reason"].eq("") & checked[f"{id_column}_valid"].astype("bool")
+        extra[key] = text.where(usable)
+    return checked.assign(**extra)
+
+
+def _given(checked: pd.DataFrame, column: str, kind: str) -> pd.Series:
+    """"1" where the department filled the column in (even with a value that could not be read), else missing."""
+    if kind == "vocab":
+        present = checked[f"{column}{CHECK_MARK}code"].notna()
+    elif f"{column}{CHECK_MARK}unreadable" in checked.columns:
+        present = checked[column].notna() | checked[f"{column}{CHECK_MARK}unreadable"].notna()
+    else:
+        present = checked[column].notna() & checked[column].astype("str").str.strip().ne("")
+    return pd.Series("1", index=checked.index, dtype="str").where(present)
+
+
+def run_gate(checked: pd.DataFrame, source: str, file_ages: dict[str, float], policy: Policy, tonight: Tonight,
+             gx_root: Path) -> GateOutcome:
+    """Validate one source's checked rows with its suite (a checkpoint that also updates the Data Docs)."""
+    frame = validation_frame(checked, source, file_ages)
+    suite = suite_for(source, set(frame.columns), policy, tonight)
+    result = _checkpoint(frame, source, suite, gx_root)
+    results = flatten(result, source)
+    failed_source = results[results["severity"].eq("source") & ~results["success"]]
+    return GateOutcome(results, gate_reasons(frame, suite), failed_source["description"].tolist())
+
+
+def _checkpoint(frame: pd.DataFrame, source: str, suite, gx_root: Path):
+    context = gx.get_context(mode="file", project_root_dir=str(gx_root))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    datasource = context.data_sources.add_or_update_pandas("jingzhun")
+    asset = next((a for a in datasource.assets if a.name == source), None) or datasource.add_dataframe_asset(source)
+    batch = next((b for b in asset.batch_definitions if b.name == "tonight"), None) \
+        or asset.add_batch_definition_whole_dataframe("tonight")
+    suite = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=source, data=batch, suite=suite))
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=source, validation_definitions=[definition], actions=[],
+        result_format={"result_format": "SUMMARY", "unexpected_index_column_names": ["_file", "_row"],
+                       "partial_unexpected_count": EXAMPLES}))
+    run = checkpoint.run(batch_parameters={"dataframe": frame})
+    return next(iter(run.run_results.values()))
+
+
+def flatten(result, source: str) -> pd.DataFrame:
+    """One row per expectation: what was checked, how serious, the counts, and example rows (file, row, value)."""
+    rows = []
+    for r in result.results:
+        config, res = r.expectation_config, dict(r.result or {})
+        meta = config.meta or {}
+        column = config.kwargs.get("column", "")
+        examples = [{"file": e.get("_file"), "row": _plain(e.get("_row")), "value": _plain(e.get(column))}
+                    for e in res.get("partial_unexpected_index_list") or []]
+        raised = (r.exception_info or {}).get("raised_exception")
+        success = bool(r.success) and not raised
+        outcome = "pass" if success else ("blocked" if meta.get("severity") == "source" else "quarantined")
+        rows.append({
+            "source": source, "expectation": config.type, "column": column.split(CHECK_MARK)[0],
+            "description": config.description or "", "severity": meta.get("severity", "row"),
+            "quarantined_by": meta.get("quarantined_by", ""), "success": success,
+            "element_count": res.get("element_count"), "unexpected_count": res.get("unexpected_count"),
+            "unexpected_percent": res.get("unexpected_percent"),
+            "observed_value": "" if res.get("observed_value") is None else str(_plain(res["observed_value"])),
+            "examples": json.dumps(examples, ensure_ascii=False, default=str), "outcome": OUTCOMES[outcome],
+        })
+        if raised:
+            rows[-1]["observed_value"] = str((r.exception_info or {}).get("exception_message", ""))[:500]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def gate_reasons(frame: pd.DataFrame, suite) -> pd.Series:
+    """Per row, the reasons of the gate's own row checks (``quarantined_by: gate``), computed as the
+    expectations compute them; rows the staging transform already rejected are left to their reason."""
+    reasons = pd.Series("", index=frame.index, dtype="str")
+    open_rows = frame["_reason"].eq("")
+    for e in suite.expectations:
+        meta = e.meta or {}
+        if meta.get("severity") != "row" or meta.get("quarantined_by") != "gate":
+            continue
+        bad = open_rows & _unexpected(frame, e)
+        reasons = reasons.mask(bad, reasons.where(reasons.eq(""), reasons + "; ") + meta["reason"])
+    return reasons
+
+
+def _unexpected(frame: pd.DataFrame, e) -> pd.Series:
+    values = frame[e.column]
+    if isinstance(e, cx.ExpectColumnValuesToBeFirstOccurrence):
+        return cx.later_repeats(values)
+    if isinstance(e, cx.ExpectDatesPlausible):
+        low = values.lt(pd.Timestamp(e.min_value)) if e.min_value is not None else False
+        high = values.gt(pd.Timestamp(e.max_value)) if e.max_value is not None else False
+        return values.notna() & (low | high)
+    raise TypeError(f"{type(e).__name__} does not quarantine rows")
+
+
+def unreadable_source(source: str, files: list[dict]) -> pd.DataFrame:
+    """Results for a source whose files could not be used at all (a missing required column, a broken file)."""
+    rows = [{"source": source, "expectation": "expect_column_to_exist" if f.get("missing_column") else "file_readable",
+             "column": f.get("missing_column", ""), "description": f["error"], "severity": "source",
+             "quarantined_by": "reader", "success": False, "element_count": None, "unexpected_count": None,
+             "unexpected_percent": None, "observed_value": "", "examples": json.dumps([{"file": f["file"]}], ensure_ascii=False),
+             "outcome": OUTCOMES["blocked"]} for f in files if f.get("error")]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def build_data_docs(gx_root: Path) -> Path | None:
+    """Render the Data Docs site of every validation stored under ``gx_root``; its index page (None: nothing validated)."""
+    if not (Path(gx_root) / "gx").is_dir():
+        return None
+    context = gx.get_context(mode="file", project_root_dir=str(gx_root))
+    context.build_data_docs()
+    site = Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site"
+    if not (site / "index.html").exists():
+        return None
+    localise_assets(site)
+    return site / "index.html"
+
+
+ASSETS = Path(__file__).parent / "docs_assets"
+# The Data Docs pages load these from public CDNs; the vendored copies serve them offline.
+CDN_ASSETS = {
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
+        "bootstrap-table-filter-control.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
+        "bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
+        "bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
+        "bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "status-icons.css",
+}
+_OTHER_REMOTE = re.compile(r'<script[^>]*src="https://[^"]*"[^>]*>\s*</script>|<link[^>]*href="https://[^"]*\.css"[^>]*/?>')
+_REMOTE_LOGO = re.compile(r'src="https://great-expectations-web-assets[^"]*"')
+
+
+def localise_assets(site: Path) -> None:
+    """Make the site work without internet: vendored copies of the scripts and styles its pages load from
+    CDNs, the remote logo replaced by the local one, and the remaining remote scripts and styles (charts,
+    icons, dark theme) left out."""
+    vendor = site / "static" / "vendor"
+    vendor.mkdir(parents=True, exist_ok=True)
+    for name in set(CDN_ASSETS.values()):
+        shutil.copyfile(ASSETS / name, vendor / name)
+    for page in site.rglob("*.html"):
+        up = os.path.relpath(site, page.parent)
+        html = page.read_text(encoding="utf-8")
+        for url, name in CDN_ASSETS.items():
+            html = html.replace(f'"{url}"', f'"{up}/static/vendor/{name}"')
+        html = _OTHER_REMOTE.sub("", html)
+        html = _REMOTE_LOGO.sub(f'src="{up}/static/images/logo-long.png"', html)
+        page.write_text(html, encoding="utf-8")
+
+
+def _plain(value):
+    """numpy scalars and timestamps as plain JSON-able values."""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value

@@ -1,0 +1,169 @@
+"""The quality gate on tiny inline registers: each check, its severity, and what it does to the rows."""
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from expectations.gate import run_gate
+from expectations.suites import Tonight
+from jingzhun.contract import SOURCES
+from jingzhun.policy import Policy
+from transforms.staging import STAGING
+
+from helpers import AS_OF, valid_id
+
+TODAY = date(2026, 11, 23)
+
+
+def person(n: int, year: int = 1980) -> str:
+    return valid_id(f"620421{year}0101{n:03d}")
+
+
+def raw(source: str, rows: list[dict], file: str = "t.csv") -> pd.DataFrame:
+    """Rows of one source as the readers hand them over: canonical names, text cells, file and row number."""
+    frame = pd.DataFrame(rows, dtype="str").fillna("")
+    for col in SOURCES[source].columns:
+        if col.required and col.name not in frame.columns:
+            frame[col.name] = ""
+    frame.insert(0, "_row", range(2, len(frame) + 2))
+    frame.insert(0, "_sheet", "")
+    frame.insert(0, "_file", f"{source}/{file}")
+    return frame.astype({"_row": "int64"})
+
+
+def gate(source: str, rows: list[dict], tmp_path, policy: Policy | None = None, previous: int | None = None,
+         age: float = 0.0):
+    policy = policy or Policy()
+    staged = STAGING[source](raw(source, rows), policy)
+    ages = {f: age for f in staged.checked["_file"].unique()}
+    outcome = run_gate(staged.checked, source, ages, policy, Tonight(AS_OF, TODAY, previous), tmp_path)
+    return staged, outcome
+
+
+def result(outcome, expectation: str, column: str = "") -> dict:
+    r = outcome.results
+    hit = r[r["expectation"].eq(expectation) & (r["column"].eq(column) if column else True)]
+    assert len(hit) == 1, (expectation, column, r[["expectation", "column"]].to_dict("records"))
+    return hit.iloc[0].to_dict()
+
+
+def hukou_row(n: int, **cells) -> dict:
+    return {"id_number": person(n), "name": f"人{n}", "hukou_household_id": f"H{n}", "address_code": "620421100201",
+            "person_status": "正常", **cells}
+
+
+def test_a_clean_register_passes_every_check(tmp_path):
+    _, outcome = gate("hukou", [hukou_row(n, birth_date="1980-01-01") for n in range(1, 6)], tmp_path, previous=5)
+    assert outcome.results["success"].all(), outcome.results.to_dict("records")
+    assert not outcome.blocked_because and outcome.reasons.eq("").all()
+    assert {"expect_column_present", "expect_column_values_to_be_valid_resident_id", "expect_codes_in_vocabulary",
+            "expect_dates_plausible", "expect_row_count_not_collapsed", "expect_files_fresh",
+            "expect_column_values_to_be_first_occurrence"} <= set(outcome.results["expectation"])
+
+
+def test_a_birth_in_the_future_is_quarantined_with_its_reason_and_the_source_goes_on(tmp_path):
+    rows = [hukou_row(1, birth_date="1980-01-01"), hukou_row(2, birth_date="2099-05-01"),
+            hukou_row(3, birth_date="1899-12-31")]
+    _, outcome = gate("hukou", rows, tmp_path)
+    assert outcome.reasons.tolist()[0] == ""
+    assert all("日期不合理 (implausible date) in birth_date" in r for r in outcome.reasons.tolist()[1:])
+    check = result(outcome, "expect_dates_plausible", "birth_date")
+    assert not check["success"] and check["unexpected_count"] == 2 and check["severity"] == "row"
+    assert "2099-05-01" in check["examples"] and '"row": 3' in check["examples"]
+    assert not outcome.blocked_because
+
+
+def test_a_date_after_as_of_but_not_after_today_is_plausible(tmp_path):
+    _, outcome = gate("hukou", [hukou_row(1, status_date=str(TODAY))], tmp_path)
+    assert outcome.reasons.eq("").all()
+
+
+def test_an_appraisal_before_2000_is_implausible_and_a_scheduled_end_date_may_be_future(tmp_path):
+    head = person(1)
+    _, appraisals = gate("housing_safety", [{"head_id_number": head, "grade": "C", "appraised": "1999-06-01"},
+                                            {"head_id_number": head, "grade": "B", "appraised": "2019-06-01"}], tmp_path)
+    assert appraisals.reasons.ne("").tolist() == [True, False]
+    _, assistance = gate("social_assistance", [{"id_number": head, "assistance_household_id": "M1",
+                                                "assistance_type": "低保", "assistance_status": "在保",
+                                                "end_date": "2099-12-31"}], tmp_path)
+    assert assistance.reasons.eq("").all()
+
+
+def test_a_person_listed_twice_keeps_the_first_row_and_quarantines_the_later_one(tmp_path):
+    rows = [hukou_row(1), hukou_row(2), {**hukou_row(1), "name": "人1"}]
+    _, outcome = gate("hukou", rows, tmp_path)
+    assert outcome.reasons.tolist()[:2] == ["", ""]
+    assert "重复记录" in outcome.reasons.tolist()[2]
+    check = result(outcome, "expect_column_values_to_be_first_occurrence", "id_number")
+    assert check["unexpected_count"] == 1 and '"row": 4' in check["examples"]
+
+
+def register_row(n: int, household: str) -> dict:
+    return {"household_id": household, "id_number": person(n), "name": f"人{n}", "village_code": "620421100201",
+            "status": "未脱贫", "income_per_capita": "3000"}
+
+
+def test_the_register_is_one_row_per_person_and_household(tmp_path):
+    # The same person in two households is DQ_MULTI_HOUSEHOLD, a rule: both rows stay. Twice in one household: a duplicate.
+    rows = [register_row(1, "P1"), register_row(1, "P2"), register_row(2, "P3"), register_row(2, "P3")]
+    _, outcome = gate("poverty_register", rows, tmp_path)
+    assert outcome.reasons.ne("").tolist() == [False, False, False, True]
+
+
+def assisted(n: int, valid: bool = True) -> dict:
+    pid = person(n) if valid else person(n)[:17] + ("0" if person(n)[17] != "0" else "1")
+    return {"id_number": pid, "assistance_household_id": f"M{n}", "assistance_type": "低保", "assistance_status": "在保"}
+
+
+def test_invalid_identity_numbers_below_the_threshold_are_quarantined_by_staging_and_do_not_block(tmp_path):
+    rows = [assisted(n) for n in range(1, 40)] + [assisted(99, valid=False)]  # 1 of 40: 2.5%
+    staged, outcome = gate("social_assistance", rows, tmp_path)
+    check = result(outcome, "expect_column_values_to_be_valid_resident_id", "id_number")
+    assert check["success"] and check["unexpected_count"] == 1 and check["severity"] == "source"
+    assert not outcome.blocked_because
+    assert staged.quarantine["reason"].str.contains("校验位").sum() == 1
+
+
+def test_invalid_identity_numbers_above_the_threshold_block_the_source(tmp_path):
+    rows = [assisted(n) for n in range(1, 10)] + [assisted(n, valid=False) for n in range(90, 92)]  # 2 of 11: 18%
+    _, outcome = gate("social_assistance", rows, tmp_path)
+    assert not result(outcome, "expect_column_values_to_be_valid_resident_id", "id_number")["success"]
+    assert any("无效身份证号" in b for b in outcome.blocked_because)
+
+
+def test_the_threshold_is_policy(tmp_path):
+    rows = [assisted(n) for n in range(1, 10)] + [assisted(n, valid=False) for n in range(90, 92)]
+    _, outcome = gate("social_assistance", rows, tmp_path, policy=Policy(max_invalid_id_share=0.25))
+    assert not outcome.blocked_because
+
+
+@pytest.mark.parametrize(("previous", "blocked"), [(10, True), (6, False), (None, False)])
+def test_a_register_that_shrank_by_more_than_the_allowed_share_is_blocked(tmp_path, previous, blocked):
+    _, outcome = gate("hukou", [hukou_row(n) for n in range(1, 6)], tmp_path, previous=previous)
+    assert bool(outcome.blocked_because) is blocked
+    if blocked:
+        assert "行数" in outcome.blocked_because[0]
+
+
+@pytest.mark.parametrize(("age", "blocked"), [(30.0, True), (7.0, False), (-1.0, False)])
+def test_a_stale_file_blocks_its_source(tmp_path, age, blocked):
+    _, outcome = gate("hukou", [hukou_row(1)], tmp_path, age=age)
+    assert bool(outcome.blocked_because) is blocked
+    assert result(outcome, "expect_files_fresh", "_file_age_days")["observed_value"] == str(age)
+
+
+def test_a_code_outside_the_vocabulary_is_reported_with_its_value_and_quarantined_by_staging(tmp_path):
+    rows = [hukou_row(1), hukou_row(2, person_status="已迁走"), hukou_row(3, person_status="出国（境）")]
+    staged, outcome = gate("hukou", rows, tmp_path)
+    check = result(outcome, "expect_codes_in_vocabulary", "person_status")
+    assert not check["success"] and check["unexpected_count"] == 1 and "已迁走" in check["examples"]
+    assert check["quarantined_by"] == "staging" and not outcome.blocked_because
+    assert staged.quarantine["row"].tolist() == [3]
+
+
+def test_a_required_value_left_empty_is_reported_once(tmp_path):
+    staged, outcome = gate("hukou", [hukou_row(1), hukou_row(2, name="  ")], tmp_path)
+    check = result(outcome, "expect_required_values_present", "name")
+    assert check["unexpected_count"] == 1 and staged.quarantine["row"].tolist() == [3]
+    assert result(outcome, "expect_required_values_present", "person_status")["success"]
