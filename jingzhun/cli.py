@@ -36,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = nightly(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of,
                      config=args.config, region=args.region, dry_run=args.dry_run, work_dir=str(WORK_DIR))
     _print_run(result)
-    return 0 if all(v["status"] != "failed" for v in result["sources"].values()) else 3
+    return 0 if all(v["status"] not in ("failed", "blocked") for v in result["sources"].values()) else 3
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -101,17 +101,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _print_run(result: dict) -> None:
     print(f"run {result['run_id']}: {result['status']}")
-    print(f"{'source':<20}{'status':<10}{'files':>6}{'read':>10}{'valid':>10}{'quarantined':>13}")
+    print(f"{'source':<20}{'status':<10}{'validation':<15}{'files':>6}{'read':>10}{'valid':>10}{'quarantined':>13}")
     for name, s in result["sources"].items():
-        print(f"{name:<20}{s['status']:<10}{s['files']:>6}{s['rows_read']:>10}{s['rows_valid']:>10}{s['rows_quarantined']:>13}")
+        print(f"{name:<20}{s['status']:<10}{s['validation']:<15}{s['files']:>6}{s['rows_read']:>10}{s['rows_valid']:>10}"
+              f"{s['rows_quarantined']:>13}")
         if s["message"]:
             print(f"    {s['message']}")
     print(f"flags raised: {result['flags_raised']}")
     for code, reason in result["not_evaluated"].items():
         print(f"  not evaluated {code}: {reason}")
     print(f"warehouse: {result['warehouse']}")
-    if result.get("review_workbook"):
-        print(f"review workbook: {result['review_workbook']}")
+    for key, label in (("review_workbook", "review workbook"), ("validation_workbook", "validation workbook"),
+                       ("data_docs", "data docs")):
+        if result.get(key):
+            print(f"{label}: {result[key]}")
     print(f"run folder: {result['run_dir']}")
 
 

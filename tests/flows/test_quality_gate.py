@@ -1,0 +1,185 @@
+"""The quality gate inside the nightly flow: a good night, then a night where departments send every kind of
+bad data at once. Asserts the quarantine, the blocked sources, the rules not evaluated, the flags left as they
+were, and the steward's reports (the Chinese workbook, and the Data Docs in a real headless browser)."""
+
+import os
+import shutil
+import subprocess
+import time
+from datetime import datetime, timedelta
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from flows.nightly import nightly
+from jingzhun import warehouse
+from jingzhun.contract import SOURCES
+from jingzhun.readers import read_file
+
+from helpers import AS_OF, valid_id
+
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite]
+
+
+def _csv(path, frame: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def _bad_id(n: int) -> str:
+    good = valid_id(f"62042119700101{n:03d}")
+    return good[:17] + ("0" if good[17] != "0" else "1")  # wrong check digit
+
+
+def degrade(landing) -> dict:
+    """Tonight's landing: every failure kind the gate knows, one per source."""
+    for extra in sorted((landing / "hukou").iterdir())[1:]:  # truncated: one county file of three
+        extra.unlink()
+    stale = time.mktime((datetime.combine(AS_OF, datetime.min.time()) - timedelta(days=30)).timetuple())
+    for f in (landing / "vehicles").iterdir():  # the traffic police sent last month's export again
+        os.utime(f, (stale, stale))
+    _csv(landing / "students" / "students_extra.csv",  # a file without 学籍状态
+         pd.DataFrame({"学生身份证号": [valid_id("62042120150101001")], "姓名": ["学生"]}))
+    first = sorted((landing / "social_assistance").iterdir())[0]
+    rows, _, _ = read_file(first, SOURCES["social_assistance"])
+    dups = rows.head(2).drop(columns=["_file", "_sheet", "_row"])
+    _csv(landing / "social_assistance" / "social_assistance_99_resent.csv", dups)  # two assisted persons sent twice
+    estate = sum(len(read_file(f, SOURCES["real_estate"])[0]) for f in (landing / "real_estate").iterdir())
+    many = int(estate * 0.1) + 1
+    _csv(landing / "real_estate" / "bad_ids.csv", pd.DataFrame({   # 10% invalid identity numbers
+        "权利人证件号": [_bad_id(n) for n in range(many)], "用途": "住宅", "房屋性质": "商品房", "权属状态": "现势"}))
+    _csv(landing / "illness" / "one_bad.csv", pd.DataFrame({       # one invalid number: below the threshold
+        "身份证号": [_bad_id(900)], "疾病类别": ["大病"]}))
+    return {"duplicated_ids": dups["id_number"].tolist(), "bad_estate_rows": many}
+
+
+@pytest.fixture(scope="module")
+def nights(county, tmp_path_factory):
+    base = tmp_path_factory.mktemp("gate")
+    landing = base / "landing"
+    shutil.copytree(county["landing"], landing)
+    url = f"sqlite:///{base / 'wh.sqlite'}"
+    kw = dict(warehouse_url=url, as_of=AS_OF, work_dir=str(base / "work"))
+    good = nightly(landing=str(landing), **kw)
+    planted = degrade(landing)
+    bad = nightly(landing=str(landing), **kw)
+    return {"good": good, "bad": bad, "url": url, "planted": planted, "engine": warehouse.connect(url)}
+
+
+def test_a_good_night_passes_the_gate_with_warnings_only_for_the_planted_rows(nights):
+    good = nights["good"]
+    assert {s["status"] for s in good["sources"].values()} == {"loaded"}
+    assert good["sources"]["medical_insurance"]["validation"] == "warnings"  # planted bad code values
+    assert good["not_evaluated"] == {}
+
+
+def test_each_source_level_failure_blocks_its_source_with_the_reason(nights):
+    sources = nights["bad"]["sources"]
+    assert sources["hukou"]["status"] == "blocked" and "行数" in sources["hukou"]["message"]
+    assert sources["vehicles"]["status"] == "blocked" and "7 天" in sources["vehicles"]["message"]
+    assert sources["real_estate"]["status"] == "blocked" and "无效身份证号" in sources["real_estate"]["message"]
+    assert sources["students"]["status"] == "failed" and "enrollment_status" in sources["students"]["message"]
+    for name in ("illness", "social_assistance", "medical_insurance", "poverty_register", "deaths"):
+        assert sources[name]["status"] == "loaded", (name, sources[name])
+
+
+def test_rules_needing_a_blocked_source_are_not_evaluated_and_say_why(nights):
+    not_evaluated = nights["bad"]["not_evaluated"]
+    assert "vehicles: blocked" in not_evaluated["RM_CAR"]
+    assert "real_estate: blocked" in not_evaluated["RM_PROPERTY"]
+    assert "hukou: blocked" in not_evaluated["DQ_NOT_IN_HUKOU"]
+    assert "students: failed" in not_evaluated["RV_UNENROLLED"]
+    assert "REVERT_HOUSING" not in not_evaluated and "DQ_INVALID_ID" not in not_evaluated  # their sources passed
+    with nights["engine"].connect() as conn:
+        rules = pd.read_sql(select(warehouse.run_rules).where(warehouse.run_rules.c.run_id == nights["bad"]["run_id"]), conn)
+    assert not rules.set_index("rule_code").loc["RM_CAR", "evaluated"]
+
+
+def test_flags_of_blocked_sources_are_neither_raised_nor_resolved(nights):
+    with nights["engine"].connect() as conn:
+        flags = pd.read_sql(select(warehouse.flags), conn)
+    cars = flags[flags["rule_code"].eq("RM_CAR")]
+    assert len(cars) > 0
+    assert cars["status"].eq("open").all() and cars["last_seen_run"].eq(nights["good"]["run_id"]).all()
+
+
+def test_a_blocked_register_keeps_its_last_accepted_snapshot(nights):
+    with nights["engine"].connect() as conn:
+        hukou = conn.execute(select(func.count()).select_from(warehouse.staging_tables["hukou"])).scalar()
+    assert hukou == nights["good"]["sources"]["hukou"]["rows_valid"]
+
+
+def test_row_level_failures_are_quarantined_with_file_row_reason_and_raw_values(nights):
+    with nights["engine"].connect() as conn:
+        q = pd.read_sql(select(warehouse.quarantine).where(warehouse.quarantine.c.run_id == nights["bad"]["run_id"]), conn)
+    dups = q[q["reason"].str.contains("重复记录")]
+    assert set(dups["source"]) == {"social_assistance"} and len(dups) == 2
+    assert dups["file"].eq("social_assistance/social_assistance_99_resent.csv").all()
+    for pid in nights["planted"]["duplicated_ids"]:
+        assert dups["raw"].str.contains(pid).any()
+    illness = q[q["source"].eq("illness")]
+    assert illness["reason"].str.contains("校验位").sum() == 1
+    assert (q["source"].eq("real_estate") & q["file"].eq("real_estate/bad_ids.csv")).sum() == nights["planted"]["bad_estate_rows"]
+    assert q[q["source"].eq("medical_insurance")]["reason"].str.contains("insured_status").any()
+
+
+def test_every_check_is_stored_with_its_counts_and_examples(nights):
+    with nights["engine"].connect() as conn:
+        r = pd.read_sql(select(warehouse.validation_results).where(
+            warehouse.validation_results.c.run_id == nights["bad"]["run_id"]), conn)
+    by = r.set_index(["source", "expectation", "column"])
+    collapsed = by.loc[("hukou", "expect_row_count_not_collapsed", "")]
+    assert not collapsed["success"] and collapsed["severity"] == "source"
+    assert not by.loc[("students", "expect_column_to_exist", "enrollment_status"), "success"]
+    codes = by.loc[("medical_insurance", "expect_codes_in_vocabulary", "insured_status")]
+    assert not codes["success"] and codes["unexpected_count"] == 3 and "已参加" in codes["examples"]
+    invalid = by.loc[("illness", "expect_column_values_to_be_valid_resident_id", "id_number")]
+    assert invalid["success"] and invalid["unexpected_count"] == 1
+    assert set(r["source"]) == set(SOURCES)
+
+
+def test_the_validation_workbook_tells_the_steward_in_chinese(nights):
+    path = nights["bad"]["validation_workbook"]
+    wb = openpyxl.load_workbook(path, read_only=True)
+    assert wb.sheetnames[0] == "概览" and SOURCES["hukou"].title in wb.sheetnames
+    overview = [[c for c in row if c is not None] for row in wb["概览"].iter_rows(values_only=True)]
+    hukou = next(row for row in overview if row and row[0] == "hukou")
+    assert "已阻断" in hukou[2] and "blocked" == hukou[3]
+    sheet = [[c for c in row if c is not None] for row in wb[SOURCES["social_assistance"].title].iter_rows(values_only=True)]
+    text = "\n".join(" | ".join(map(str, row)) for row in sheet)
+    assert "每人只有一行" in text and "重复记录" in text and "social_assistance/social_assistance_99_resent.csv" in text
+    assert "检查项" in text and "行号" in text
+
+
+def test_the_validation_workbook_converts_with_libreoffice_when_it_is_installed(nights, tmp_path):
+    office = shutil.which("soffice") or shutil.which("libreoffice")
+    if not office:
+        pytest.skip("LibreOffice is not installed")
+    subprocess.run([office, "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path),
+                    nights["bad"]["validation_workbook"]], check=True, timeout=180, capture_output=True)
+    assert list(tmp_path.glob("*.pdf"))
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI needs Chromium (.ci/run installs Debian's chromium)")
+        pytest.skip("Chromium is not installed")
+    return found
+
+
+def test_the_data_docs_render_in_a_headless_browser_without_internet(nights, tmp_path):
+    index = nights["bad"]["data_docs"]
+    html = open(index, encoding="utf-8").read()
+    assert "https://code.jquery.com" not in html and "static/vendor/jquery.min.js" in html
+    dom = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", f"file://{index}"],
+        check=True, timeout=120, capture_output=True, text=True).stdout
+    # bootstrap-table (vendored) turned the page's data into rows: one per source validated that night
+    assert dom.count("<tr") > 10 and "social_assistance" in dom and "hukou" in dom
+    assert "bootstrap-table" in dom
