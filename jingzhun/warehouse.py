@@ -203,6 +203,9 @@ def bulk_insert(conn, table: Table, frame: pd.DataFrame) -> int:
         return 0
     cols = [c.name for c in table.columns if c.name in frame.columns]
     frame = frame[cols]
+    loose_ints = [c for c in cols if isinstance(table.c[c].type, Integer) and not pd.api.types.is_integer_dtype(frame[c])]
+    if loose_ints:  # counts with missing values arrive as floats or objects: write 3, not 3.0
+        frame = frame.assign(**{c: pd.to_numeric(frame[c], errors="raise").astype("Int64") for c in loose_ints})
     if conn.dialect.name == "postgresql":
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL)

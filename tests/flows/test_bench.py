@@ -18,8 +18,8 @@ def test_bench_reports_every_stage(tmp_path, monkeypatch, capsys):
     assert cli.main(["bench", "--residents", "3000", "--as-of", AS_OF.isoformat(), "--json", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert set(report["best"]["stages"]) == set(STAGES)
-    measured = {k: v for k, v in report["best"]["stages"].items() if v["seconds"] is not None}
-    assert {"read", "normalise", "match", "load", "report"} <= set(measured)
+    measured = report["best"]["stages"]
+    assert all(v["seconds"] is not None for v in measured.values())
     assert all(v["seconds"] > 0 and v["peak_rss_mib"] > 0 for v in measured.values())
     assert report["floor"]["rows"] >= report["rows"] > 2500
     assert report["residents"] > 2500 and report["best"]["flags_raised"] > 0
