@@ -1,39 +1,64 @@
-"""The nightly flow: extract → normalise → cross-match → load, for every source at once.
+"""The nightly flow: extract → normalise → validate → cross-match → load → report, for every source at once.
 
-The body reads as a table of contents; each step lives in ``flows/steps.py``.
+:func:`run_landing` wires the steps (each lives in ``flows/steps.py``) and reads as a table of contents;
+the ``nightly`` flow runs it on everything, the ``reconcile`` flow (``flows/reconcile.py``) on a scope.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
+from expectations.suites import Tonight
 from flows import steps
 from jingzhun import warehouse
-from expectations.suites import Tonight
 from jingzhun.contract import SOURCES
+from jingzhun.landing import load_database_sources
+from jingzhun.warehouse import Scope
+
+FLOW_TIMEOUT_SECONDS = 6 * 3600
 
 
-@flow(name="nightly", log_prints=False, timeout_seconds=6 * 3600)
-def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | None = None,
-            config: str | None = None, region: str | None = None, dry_run: bool = False,
-            work_dir: str = "jingzhun-work") -> dict:
+def work_folder(work_dir: str | None) -> str:
+    """Where runs keep their files: the folder given, else ``JINGZHUN_WORK``, else ``jingzhun-work``."""
+    return work_dir or os.environ.get("JINGZHUN_WORK") or "jingzhun-work"
+
+
+@flow(name="nightly", log_prints=False, timeout_seconds=FLOW_TIMEOUT_SECONDS)
+def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None = None, config: str | None = None,
+            region: str | None = None, dry_run: bool = False, work_dir: str | None = None,
+            sources_config: str | None = None) -> dict:
     """Run every source of a landing folder into the warehouse; returns the run summary."""
+    return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config, scope=Scope(region or None),
+                       dry_run=dry_run, work_dir=work_dir, sources_config=sources_config)
+
+
+def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, config: str | None, scope: Scope,
+                dry_run: bool, work_dir: str | None, sources_config: str | None,
+                sources: list[str] | None = None) -> State:
+    """One run: the sources asked for (all by default) from the landing folder or their databases, the flags
+    inside ``scope``. Ends Completed, named "Partially loaded" when a source failed or was blocked."""
     logger = get_run_logger()
-    as_of = steps.parse_as_of(as_of)
+    as_of = as_of or date.today()
+    work_dir = work_folder(work_dir)
     run_id = f"{as_of:%Y%m%d}-{uuid.uuid4().hex[:8]}"
     run_dir = str(Path(work_dir) / "runs" / run_id)
-    url = warehouse_url or warehouse.default_url(Path(work_dir))
+    url = warehouse.resolve_url(warehouse_url, work_dir)
     engine = warehouse.connect(url)
-    parameters = {"landing": landing, "as_of": as_of, "config": config, "region": region, "dry_run": dry_run}
-    warehouse.start_run(engine, run_id, as_of, landing, region, parameters)
+    databases = load_database_sources(sources_config)
+    parameters = {"landing": landing, "as_of": as_of, "config": config, "region": scope.region,
+                  "households": list(scope.households), "sources": sources, "dry_run": dry_run,
+                  "sources_config": sources_config}
+    warehouse.start_run(engine, run_id, as_of, landing, scope.region, parameters)
     clock = steps.Stopwatch()
     try:
         with clock("read"):
-            extracted = [f.result() for f in [steps.extract_source.submit(landing, s, run_dir) for s in SOURCES]]
+            extracted = steps.extract_all(landing, sources or list(SOURCES), databases, run_dir)
         with clock("normalise"):
             staged = [f.result() for f in [steps.stage_source.submit(e, config, run_dir) for e in extracted]]
         with clock("validate"):
@@ -41,24 +66,24 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | str | 
             validated = [steps.validate_source(s, e, config, Tonight(as_of, date.today(), snapshots.get(s.source)),
                                                run_dir) for s, e in zip(staged, extracted)]
         with clock("match"):
-            matched = steps.match_registers(validated, config, as_of, region, run_dir)
+            matched = steps.match_registers(validated, config, as_of, scope, run_dir)
         with clock("load"):
-            published = steps.publish_run(url, run_id, extracted, validated, matched, region, dry_run)
+            published = steps.publish_run(url, run_id, extracted, validated, matched, scope, dry_run)
         with clock("report"):
             reports = steps.write_reports(url, run_id, run_dir, validated, dry_run)
     except Exception as exc:
         warehouse.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    sources = steps.source_summary(extracted, validated)
-    timings = clock.seconds()
+    sources_done = steps.source_summary(extracted, validated)
     status = "dry_run" if dry_run else "published"
-    warehouse.finish_run(engine, run_id, status, timings, sources)
-    failed = sorted(s for s, v in sources.items() if v["status"] == "failed")
-    logger.info("run %s %s; sources failed: %s", run_id, status, ", ".join(failed) or "none")
-    return {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir,
-            "sources": sources, "timings": timings, "quarantined": published["quarantined"],
-            "phases": clock.windows, "flags_raised": matched.raised,
-            "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
-                             "validate": sum(v.seconds for v in validated) - sum(s.seconds for s in staged),
-                             "match": matched.seconds, "load": published["seconds"]}, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
-            **reports}
+    warehouse.finish_run(engine, run_id, status, clock.seconds(), sources_done)
+    steps.publish_artifacts(url, run_id, sources_done, reports, dry_run)
+    result = {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir, "sources": sources_done,
+              "timings": clock.seconds(), "quarantined": published["quarantined"], "phases": clock.windows,
+              "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
+              "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
+                               "validate": sum(v.seconds for v in validated) - sum(s.seconds for s in staged),
+                               "match": matched.seconds, "load": published["seconds"]}, **reports}
+    state = steps.final_state(result)
+    logger.info("run %s %s: %s", run_id, status, state.message)
+    return state

@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import task
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.states import Completed, State
 
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
+from jingzhun.landing import DatabaseSource
+from jingzhun.warehouse import Scope
 from jingzhun.policy import load_policy
 from jingzhun.readers import read_source
 from jingzhun.quality_report import write_validation_workbook
@@ -81,11 +85,21 @@ class StagedSource:
     seconds: float = 0.0
 
 
-@task(name="extract", retries=2, retry_delay_seconds=[2, 10], task_run_name="extract-{source}")
-def extract_source(landing: str, source: str, run_dir: str) -> Extracted:
-    """Read every file of one source into ``raw/<source>.parquet`` (text cells, nothing changed)."""
+# Every task has a time limit; only extraction (files and department databases) is retried.
+EXTRACT_RETRIES, EXTRACT_RETRY_DELAYS = 2, [2, 10]
+TASK_TIMEOUT_SECONDS = 2 * 3600
+
+
+@task(name="extract", retries=EXTRACT_RETRIES, retry_delay_seconds=EXTRACT_RETRY_DELAYS,
+      timeout_seconds=TASK_TIMEOUT_SECONDS, task_run_name="extract-{source}")
+def extract_source(landing: str, source: str, run_dir: str, database: DatabaseSource | None = None,
+                   wanted: bool = True) -> Extracted:
+    """Read every file of one source (or its database query) into ``raw/<source>.parquet`` (text cells,
+    nothing changed)."""
+    if not wanted:
+        return Extracted(source, "skipped", message="本次核对未要求 (not requested by this reconciliation)")
     started = time.perf_counter()
-    data, not_data, records = read_source(Path(landing), SOURCES[source])
+    data, not_data, records = read_source(Path(landing), SOURCES[source], database)
     files = [r.as_dict() for r in records]
     if not records:
         return Extracted(source, "missing", files=files, message="没有收到文件 (no files tonight)")
@@ -101,7 +115,21 @@ def extract_source(landing: str, source: str, run_dir: str) -> Extracted:
     return Extracted(source, "loaded", str(raw_path), str(not_data_path), files, seconds=time.perf_counter() - started)
 
 
-@task(name="stage", task_run_name="stage-{extracted.source}")
+def extract_all(landing: str, wanted: list[str], databases: dict[str, DatabaseSource], run_dir: str) -> list[Extracted]:
+    """Every source extracted concurrently; one whose extraction still fails after its retries is recorded as
+    failed (with the error) and the others go on."""
+    futures = {s: extract_source.submit(landing, s, run_dir, databases.get(s), s in wanted) for s in SOURCES}
+    out = []
+    for source, future in futures.items():
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            result = Extracted(source, "failed", message=f"提取失败 (extraction failed after {EXTRACT_RETRIES} retries): "
+                                                         f"{type(result).__name__}: {result}")
+        out.append(result)
+    return out
+
+
+@task(name="stage", timeout_seconds=TASK_TIMEOUT_SECONDS, task_run_name="stage-{extracted.source}")
 def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> StagedSource:
     """Cast and normalise one source; quarantine what cannot be used (and the non-data rows) with reasons."""
     if extracted.status != "loaded":
@@ -126,7 +154,7 @@ def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> Stag
                         seconds=time.perf_counter() - started)
 
 
-@task(name="validate", task_run_name="validate-{staged.source}")
+@task(name="validate", timeout_seconds=TASK_TIMEOUT_SECONDS, task_run_name="validate-{staged.source}")
 def validate_source(staged: StagedSource, extracted: Extracted, config: str | None, tonight: Tonight,
                     run_dir: str) -> StagedSource:
     """The quality gate for one source: its suite on every checked row (read once), the gate's row quarantine,
@@ -175,8 +203,8 @@ class Matched:
     villages_path: str = ""
 
 
-@task(name="match")
-def match_registers(staged: list[StagedSource], config: str | None, as_of: date, region: str | None,
+@task(name="match", timeout_seconds=TASK_TIMEOUT_SECONDS)
+def match_registers(staged: list[StagedSource], config: str | None, as_of: date, scope: Scope,
                     run_dir: str) -> Matched:
     """Cross-match the usable registers: every rule that can be evaluated tonight, with evidence."""
     started = time.perf_counter()
@@ -187,8 +215,7 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
     else:
         raised = pd.DataFrame(columns=FLAG_COLUMNS)
         skipped = {code: f"poverty_register: {unavailable.get('poverty_register', '')}" for code in RULES}
-    if region:
-        raised = raised[raised["village_code"].str.startswith(region)]
+    raised = raised[scope.holds(raised)]
     rules = pd.DataFrame({"rule_code": list(RULES)})
     rules["evaluated"] = ~rules["rule_code"].isin(skipped)
     rules["reason"] = rules["rule_code"].map(skipped).fillna("")
@@ -201,17 +228,17 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
     if {"poverty_register", "hukou"} <= set(frames):
         villages = mart_village_indicators(frames["poverty_register"], frames["hukou"], frames.get("deaths"),
                                            raised, pd.Timestamp(as_of))
-        if region:
-            villages = villages[villages["village_code"].str.startswith(region)]
+        if scope.region:
+            villages = villages[villages["village_code"].str.startswith(scope.region)]
         villages_path = str(out / "villages.parquet")
         villages.to_parquet(villages_path, index=False)
     return Matched(str(out / "flags.parquet"), str(out / "rules.parquet"), len(raised), skipped,
                    time.perf_counter() - started, villages_path)
 
 
-@task(name="publish")
+@task(name="publish", timeout_seconds=TASK_TIMEOUT_SECONDS)
 def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[StagedSource], matched: Matched,
-                region: str | None, dry_run: bool) -> dict:
+                scope: Scope, dry_run: bool) -> dict:
     """Write the run's files, quarantine, registers and flags to the warehouse in one transaction."""
     started = time.perf_counter()
     files = pd.DataFrame([f for e in extracted for f in e.files])
@@ -222,7 +249,7 @@ def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[
         registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
         villages = pd.read_parquet(matched.villages_path) if matched.villages_path else None
         warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
-                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), region, villages,
+                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), scope, villages,
                           validation_results(staged))
     return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined)}
 
@@ -251,13 +278,7 @@ def _validation_outcome(s: StagedSource) -> str:
     return "passed" if results["success"].all() else "warnings"
 
 
-def parse_as_of(value: str | date | None) -> date:
-    if value is None or value == "":
-        return date.today()
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-@task(name="report")
+@task(name="report", timeout_seconds=TASK_TIMEOUT_SECONDS)
 def write_reports(url: str, run_id: str, run_dir: str, staged: list[StagedSource], dry_run: bool) -> dict:
     """The steward's reports: the validation workbook and the Data Docs of the gate, and (unless a dry run)
     the review workbook of the open flags after this run."""
@@ -274,3 +295,34 @@ def write_reports(url: str, run_id: str, run_dir: str, staged: list[StagedSource
     if not dry_run:
         reports["review_workbook"] = str(write_review_workbook(warehouse.connect(url), Path(run_dir) / f"review_{run_id}.xlsx"))
     return reports
+
+
+@task(name="artifacts", timeout_seconds=600)
+def publish_artifacts(url: str, run_id: str, summary: dict[str, dict], reports: dict[str, str], dry_run: bool) -> None:
+    """What the Prefect UI shows of the run: sources, flag movements by rule and direction, links to the
+    reports. Counts and paths only: no identity number or name is ever written to an artifact or a log."""
+    create_table_artifact(key="jingzhun-sources", description=f"Run {run_id}: what each department sent",
+                          table=[{"source": name, **{k: v for k, v in s.items() if k != "message"}}
+                                 for name, s in summary.items()])
+    movements = pd.DataFrame() if dry_run else warehouse.flag_movements(warehouse.connect(url), run_id)
+    create_table_artifact(key="jingzhun-flags", table=movements.to_dict(orient="records"),
+                          description=f"Run {run_id}: flags by rule and direction (new, still open, resolved)"
+                                      + (" — dry run, nothing published" if dry_run else ""))
+    for name, path in reports.items():
+        create_link_artifact(key=f"jingzhun-{name.replace('_', '-')}", link=Path(path).resolve().as_uri(),
+                             link_text=_REPORT_NAMES.get(name, name), description=f"Run {run_id}")
+
+
+_REPORT_NAMES = {"validation_workbook": "数据质量校验报告 (validation workbook)", "data_docs": "Data Docs",
+                 "review_workbook": "核查工作簿 (review workbook)"}
+
+
+def final_state(result: dict) -> State:
+    """Completed; named "Partially loaded" with the sources that failed or were blocked when there are any."""
+    problems = {status: sorted(n for n, s in result["sources"].items() if s["status"] == status)
+                for status in ("failed", "blocked")}
+    message = "; ".join(f"{status}: {', '.join(names)}" for status, names in problems.items() if names)
+    if message:
+        return Completed(name="Partially loaded", message=message, data=result)
+    return Completed(message="every source asked for loaded" + (" (dry run)" if result["status"] == "dry_run" else ""),
+                     data=result)

@@ -282,13 +282,16 @@ def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
     return grid, at, names, frame
 
 
-def read_source(landing: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame, list[FileRecord]]:
-    """Every file of one source, concatenated; a file that cannot be read is recorded with its error.
+def read_source(landing: Path, source: Source, database=None) -> tuple[pd.DataFrame, pd.DataFrame, list[FileRecord]]:
+    """Every file of one source, concatenated (or its database query, when ``database`` is given); a file
+    that cannot be read is recorded with its error.
 
     Returns (data rows, non-data rows, file records). The caller decides what a
     file error means for the source (the nightly flow blocks the whole source:
     a register missing one county's file is not the register).
     """
+    if database is not None:
+        return read_query(database, source)
     frames, skipped, records = [], [], []
     for path in source_files(landing, source.name):
         label = f"{source.name}/{path.name}"
@@ -307,3 +310,58 @@ def read_source(landing: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFra
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(META_COLUMNS))
     not_data = pd.concat(skipped, ignore_index=True) if skipped else pd.DataFrame(columns=[*META_COLUMNS, "_reason"])
     return data.fillna(""), not_data.fillna(""), records
+
+
+# ---------------------------------------------------------------- databases
+
+QUERY_CHUNK_ROWS = 500_000
+
+
+def read_query(database, source: Source) -> tuple[pd.DataFrame, pd.DataFrame, list[FileRecord]]:
+    """A source read from a database query (``jingzhun.landing.DatabaseSource``), as text cells like a file's.
+
+    ``_file`` names the source and the database (password hidden), ``_row`` is the row's 1-based position in
+    the result. Connection and SQL errors propagate (the extraction task retries them); a missing required
+    column is recorded like a file's.
+    """
+    from sqlalchemy import create_engine, text
+
+    label = f"{source.name}/{database.label}"
+    started = dt.datetime.now(dt.timezone.utc).isoformat()
+    engine = create_engine(database.url)
+    try:
+        with engine.connect() as conn:
+            chunks = [_text_frame(c) for c in pd.read_sql_query(text(database.query), conn, chunksize=QUERY_CHUNK_ROWS)]
+    finally:
+        engine.dispose()
+    frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+    record = FileRecord(source=source.name, file=label, size=0, format="sql", modified=started,
+                        sha256=hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest())
+    names = [str(c) for c in frame.columns]
+    columns = _canonical_names(names, source)
+    try:
+        _require(columns, source, label)
+    except SourceFileError as exc:
+        record.error, record.missing_column = str(exc), exc.column or ""
+        return pd.DataFrame(columns=list(META_COLUMNS)), pd.DataFrame(columns=[*META_COLUMNS, "_reason"]), [record]
+    record.columns = {c: n for c, n in zip(columns, names) if c in {col.name for col in source.columns}}
+    frame.columns = columns
+    frame.insert(0, "_row", pd.RangeIndex(1, len(frame) + 1).astype("int64"))
+    frame.insert(0, "_sheet", "")
+    frame.insert(0, "_file", label)
+    data, not_data = _split_non_data(frame)
+    record.rows_read, record.rows_not_data = len(frame), len(not_data)
+    return data.reset_index(drop=True).fillna(""), not_data.reset_index(drop=True).fillna(""), [record]
+
+
+def _text_frame(chunk: pd.DataFrame) -> pd.DataFrame:
+    """Database values as the text a department's file would hold (dates as ISO, missing as empty), column-wise."""
+    out = {}
+    for name, values in chunk.items():
+        if pd.api.types.is_datetime64_any_dtype(values):
+            midnight = values.dropna().eq(values.dropna().dt.normalize()).all()
+            text = values.dt.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S")
+        else:
+            text = values.astype("str")
+        out[name] = text.where(values.notna(), "").astype("str")
+    return pd.DataFrame(out, index=chunk.index)

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -176,6 +177,12 @@ def default_url(work_dir: Path) -> str:
     return f"sqlite:///{(Path(work_dir) / 'warehouse.sqlite').resolve()}"
 
 
+def resolve_url(url: str | None, work_dir: str | Path) -> str:
+    """The warehouse a run writes to: the URL given, else ``JINGZHUN_WAREHOUSE`` (how a deployment's worker
+    is pointed at production), else the embedded file under the work folder."""
+    return url or os.environ.get("JINGZHUN_WAREHOUSE") or default_url(Path(work_dir))
+
+
 MIGRATIONS = Path(__file__).resolve().parents[1] / "sql" / "migrations"
 
 
@@ -297,7 +304,7 @@ class AuditError(RuntimeError):
 
 def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame,
             registers: dict[str, pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
-            region: str | None, villages: pd.DataFrame | None = None,
+            scope: Scope | None, villages: pd.DataFrame | None = None,
             validation: pd.DataFrame | None = None) -> None:
     """Write the run's flags to staging, audit them, and publish everything in one transaction.
 
@@ -320,7 +327,7 @@ def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.Da
             conn.execute(delete(table))
             bulk_insert(conn, table, frame.assign(run_id=run_id))
         evaluated = set(rules.loc[rules["evaluated"], "rule_code"])
-        publish_flags(conn, run_id, evaluated, region)
+        publish_flags(conn, run_id, evaluated, scope)
         conn.execute(delete(wap_flags).where(wap_flags.c.run_id == run_id))
         if villages is not None:
             bulk_insert(conn, village_indicators, villages.assign(run_id=run_id))
@@ -381,14 +388,32 @@ FLAG_STATE = ["flag_key", "rule_code", "direction", "household_id", "hukou_house
               "evidence", "evidence_text", "evidence_hash", "status", "first_seen_run", "last_seen_run", "resolved_run"]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a run may raise and resolve: every flag (the nightly run), or those of villages under a region
+    prefix and, optionally, of some households (register or hukou household ids): a reconciliation."""
+
+    region: str | None = None
+    households: tuple[str, ...] = ()
+
+    def holds(self, frame: pd.DataFrame) -> pd.Series:
+        """Which flags (rows with village_code, household_id, hukou_household_id) are inside the scope."""
+        inside = pd.Series(True, index=frame.index)
+        if self.region:
+            inside &= frame["village_code"].astype("str").str.startswith(self.region)
+        if self.households:
+            inside &= frame["household_id"].isin(self.households) | frame["hukou_household_id"].isin(self.households)
+        return inside
+
+
 def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evaluated: set[str],
-                region: str | None) -> pd.DataFrame:
+                scope: Scope | None) -> pd.DataFrame:
     """The flags table after this run.
 
     Raised and new: open. Raised again: keeps its state and takes tonight's evidence, except that a
     dismissed flag stays dismissed (with the evidence the steward saw) while its evidence is unchanged,
     and opens again when it changes; a resolved flag opens again. Not raised by a rule evaluated tonight
-    (within ``region`` for a reconciliation): open and confirmed flags become resolved. Everything else
+    (within ``scope`` for a reconciliation): open and confirmed flags become resolved. Everything else
     keeps its state.
     """
     old = current.set_index("flag_key")
@@ -406,17 +431,53 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
     again.loc[still_dismissed, evidence_cols] = old.loc[still_dismissed[still_dismissed].index, evidence_cols]
     rest = old.loc[old.index.difference(new.index)].copy()
     in_scope = rest["rule_code"].isin(evaluated) & rest["status"].isin(["open", "confirmed"])
-    if region:
-        in_scope &= rest["village_code"].str.startswith(region)
+    if scope is not None:
+        in_scope &= scope.holds(rest)
     rest.loc[in_scope, "status"] = "resolved"
     rest.loc[in_scope, "resolved_run"] = run_id
     return pd.concat([fresh, again, rest]).reset_index().reindex(columns=FLAG_STATE)
 
 
-def publish_flags(conn, run_id: str, evaluated: set[str], region: str | None) -> None:
+def publish_flags(conn, run_id: str, evaluated: set[str], scope: Scope | None) -> None:
     """Merge the run's audited flags (``wap_flags``) into the published ``flags``."""
     current = pd.read_sql(select(flags), conn)
     raised = pd.read_sql(select(wap_flags).where(wap_flags.c.run_id == run_id), conn)
-    merged = merge_flags(current, raised, run_id, evaluated, region)
+    merged = merge_flags(current, raised, run_id, evaluated, scope)
     conn.execute(delete(flags))
     bulk_insert(conn, flags, merged)
+
+
+def flag_movements(engine: Engine, run_id: str) -> pd.DataFrame:
+    """Per rule and direction, what the run did to the published flags: raised for the first time, raised
+    again (still there), and resolved. Counts only: no identity number or name."""
+    f = flags.c
+    with engine.connect() as conn:
+        touched = pd.read_sql(select(f.rule_code, f.direction, f.first_seen_run, f.last_seen_run, f.resolved_run).where(
+            (f.last_seen_run == run_id) | (f.resolved_run == run_id)), conn)
+    counts = touched.assign(
+        new=touched["first_seen_run"].eq(run_id),
+        still_open=touched["last_seen_run"].eq(run_id) & touched["first_seen_run"].ne(run_id),
+        resolved=touched["resolved_run"].eq(run_id),
+    ).groupby(["rule_code", "direction"], as_index=False)[["new", "still_open", "resolved"]].sum()
+    return counts.astype({"new": "int64", "still_open": "int64", "resolved": "int64"})
+
+
+def register_scope(engine: Engine, scope: Scope) -> tuple[int, set[str]] | None:
+    """Of the published poverty register and hukou: how many villages lie under ``scope.region``, and which
+    of ``scope.households`` they hold (register or hukou household ids there). None: nothing published yet."""
+    register, hukou = staging_tables["poverty_register"].c, staging_tables["hukou"].c
+    with engine.connect() as conn:
+        if not conn.execute(select(func.count()).select_from(staging_tables["poverty_register"])).scalar():
+            return None
+        prefix = scope.region or ""
+        villages = conn.execute(select(func.count(register.village_code.distinct())).where(
+            register.village_code.startswith(prefix, autoescape=True))).scalar()
+        held: set[str] = set()
+        wanted = list(scope.households)
+        for start in range(0, len(wanted), 1000):
+            part = wanted[start:start + 1000]
+            held |= set(conn.execute(select(register.household_id).distinct().where(
+                register.household_id.in_(part), register.village_code.startswith(prefix, autoescape=True))).scalars())
+            held |= set(conn.execute(select(hukou.hukou_household_id).distinct().where(
+                hukou.hukou_household_id.in_(part), hukou.address_code.startswith(prefix, autoescape=True))).scalars())
+    return int(villages), held

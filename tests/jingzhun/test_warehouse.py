@@ -5,7 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from jingzhun import warehouse
-from jingzhun.warehouse import AuditError, merge_flags
+from jingzhun.warehouse import AuditError, Scope, merge_flags
 
 from helpers import flag, raised
 
@@ -70,8 +70,16 @@ def test_new_file_names_and_row_numbers_are_the_same_evidence():
 def test_a_reconciliation_resolves_only_inside_its_region():
     first = merge_flags(EMPTY, raised(flag(household="P1", village="620421100201"),
                                       flag(household="P2", village="620421200301")), "r1", {"RM_CAR"}, None)
-    after = merge_flags(first, raised(flag(household="P1")).iloc[:0], "r2", {"RM_CAR"}, "620421100")
+    after = merge_flags(first, raised(flag(household="P1")).iloc[:0], "r2", {"RM_CAR"}, Scope(region="620421100"))
     assert after.set_index("household_id")["status"].to_dict() == {"P1": "resolved", "P2": "open"}
+
+
+def test_a_reconciliation_of_some_households_resolves_only_theirs():
+    first = merge_flags(EMPTY, raised(flag(household="P1"), flag(household="P2"), flag(household="P3")), "r1",
+                        {"RM_CAR"}, None)
+    after = merge_flags(first, raised(flag(household="P1")), "r2", {"RM_CAR"},
+                        Scope(region="620421", households=("P1", "P2")))
+    assert after.set_index("household_id")["status"].to_dict() == {"P1": "open", "P2": "resolved", "P3": "open"}
 
 
 def test_failed_audit_publishes_nothing(warehouse_url):
