@@ -9,6 +9,7 @@ name and a description in the gate's words. Each carries ``meta`` saying how ser
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave this machine
 
@@ -34,6 +35,26 @@ def valid_resident_ids(values: pd.Series) -> pd.Series:
 def later_repeats(values: pd.Series) -> pd.Series:
     """True where a non-empty value already appeared on an earlier row (the first occurrence is not a repeat)."""
     return values.notna() & values.duplicated(keep="first")
+
+
+def dates_outside(values: pd.Series, earliest=None, latest=None) -> pd.Series:
+    """True where a date is before ``earliest`` or after ``latest`` (either may be None: no bound); missing
+    dates are not outside. Column-wise (GX's own between-check compares value by value in Python)."""
+    outside = pd.Series(False, index=values.index)
+    if earliest is not None:
+        outside |= values.lt(pd.Timestamp(earliest))
+    if latest is not None:
+        outside |= values.gt(pd.Timestamp(latest))
+    return values.notna() & outside
+
+
+class ColumnValuesWithinDates(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.within_dates"
+    condition_value_keys = ("min_value", "max_value")
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, min_value=None, max_value=None, **kwargs) -> pd.Series:
+        return ~dates_outside(column, min_value, max_value)
 
 
 class ColumnValuesValidResidentId(ColumnMapMetricProvider):
@@ -86,7 +107,13 @@ class ExpectValuesOfTheirType(gxe.ExpectColumnValuesToBeNull):
     description: str = "取值可识别为该列类型 (value readable as a date, amount, year or division code)"
 
 
-class ExpectDatesPlausible(gxe.ExpectColumnValuesToBeBetween):
+class ExpectDatesPlausible(ColumnMapExpectation):
+    """Dates between ``min_value`` and ``max_value`` (either may be None: no bound)."""
+
+    map_metric = "column_values.within_dates"
+    success_keys = ("min_value", "max_value", "mostly")
+    min_value: datetime | None = None
+    max_value: datetime | None = None
     description: str = "日期在合理范围内 (date in a plausible range: not in the future, not before the earliest date)"
 
 

@@ -81,7 +81,8 @@ def run_gate(checked: pd.DataFrame, source: str, file_ages: dict[str, float], po
     """Validate one source's checked rows with its suite (a checkpoint that also updates the Data Docs)."""
     frame = validation_frame(checked, source, file_ages)
     suite = suite_for(source, set(frame.columns), policy, tonight)
-    result = _checkpoint(frame, source, suite, gx_root)
+    read = ["_file", "_row", *dict.fromkeys(e.column for e in suite.expectations if getattr(e, "column", None))]
+    result = _checkpoint(frame[[c for c in read if c in frame.columns]], source, suite, gx_root)
     results = flatten(result, source)
     failed_source = results[results["severity"].eq("source") & ~results["success"]]
     return GateOutcome(results, gate_reasons(frame, suite), failed_source["description"].tolist())
@@ -150,9 +151,7 @@ def _unexpected(frame: pd.DataFrame, e) -> pd.Series:
     if isinstance(e, cx.ExpectColumnValuesToBeFirstOccurrence):
         return cx.later_repeats(values)
     if isinstance(e, cx.ExpectDatesPlausible):
-        low = values.lt(pd.Timestamp(e.min_value)) if e.min_value is not None else False
-        high = values.gt(pd.Timestamp(e.max_value)) if e.max_value is not None else False
-        return values.notna() & (low | high)
+        return cx.dates_outside(values, e.min_value, e.max_value)
     raise TypeError(f"{type(e).__name__} does not quarantine rows")
 
 

@@ -31,12 +31,32 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.nightly import nightly
+    common = dict(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of, config=args.config,
+                  dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config)
+    if args.region or args.households or args.sources:  # an ad-hoc reconciliation: its scope is checked first
+        from prefect.exceptions import ParameterTypeError
 
-    result = nightly(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of,
-                     config=args.config, region=args.region, dry_run=args.dry_run, work_dir=str(WORK_DIR))
+        from flows.reconcile import UnknownScope, reconcile
+
+        if not args.region:
+            print("a reconciliation needs --region (a division code prefix)", file=sys.stderr)
+            return 2
+        try:
+            result = reconcile(region=args.region, households=_listed(args.households),
+                               sources=_listed(args.sources), **common)
+        except (ParameterTypeError, UnknownScope) as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 2
+    else:
+        from flows.nightly import nightly
+
+        result = nightly(**common)
     _print_run(result)
     return 0 if all(v["status"] not in ("failed", "blocked") for v in result["sources"].values()) else 3
+
+
+def _listed(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -134,7 +154,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--warehouse", default=None, help="SQLAlchemy URL (default: SQLite file in the work folder)")
     r.add_argument("--as-of", type=_date, default=date.today())
     r.add_argument("--config", default=None, help="YAML or JSON file overriding policy parameters")
-    r.add_argument("--region", default=None, help="only villages whose code starts with this prefix")
+    r.add_argument("--region", default=None, help="reconcile only villages whose code starts with this prefix")
+    r.add_argument("--households", default=None, help="reconcile only these households (comma-separated ids)")
+    r.add_argument("--sources", default=None, help="read only these sources (comma-separated names)")
+    r.add_argument("--sources-config", default=None, help="YAML file of sources read from databases (url, query)")
     r.add_argument("--dry-run", action="store_true")
     r.set_defaults(func=cmd_run)
 

@@ -177,3 +177,14 @@ def test_staging_casts_dates_money_and_quarantines_unreadable_rows(tmp_path, ids
     assert "assistance_status" in q.loc[4, "reason"]
     assert "Excel" in q.loc[5, "reason"]
     assert '"三千五"' in q.loc[3, "raw"]  # the raw values, as sent
+
+
+def test_blank_and_totals_rows_are_set_aside_with_full_width_spaces_too():
+    from jingzhun.readers import _split_non_data
+
+    frame = pd.DataFrame({"_file": "f.csv", "_sheet": "", "_row": [2, 3, 4, 5, 6],
+                          "a": ["合\u3000计", "张三", "\u3000 ", " 小 计 ", "3"], "b": ["", "1", "", "", "总计"]})
+    data, not_data = _split_non_data(frame)
+    assert data["_row"].tolist() == [3]
+    assert not_data.set_index("_row")["_reason"].to_dict() == {2: "合计行 (totals row)", 4: "空行 (blank row)",
+                                                                5: "合计行 (totals row)", 6: "合计行 (totals row)"}
