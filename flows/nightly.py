@@ -14,7 +14,6 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from expectations.suites import Tonight
 from flows import steps
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
@@ -60,11 +59,9 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
         with clock("read"):
             extracted = steps.extract_all(landing, sources or list(SOURCES), databases, run_dir)
         with clock("normalise"):
-            staged = [f.result() for f in [steps.stage_source.submit(e, config, run_dir) for e in extracted]]
+            staged = steps.stage_all(extracted, config, run_dir)
         with clock("validate"):
-            snapshots = warehouse.snapshot_rows(engine)
-            validated = [steps.validate_source(s, e, config, Tonight(as_of, date.today(), snapshots.get(s.source)),
-                                               run_dir) for s, e in zip(staged, extracted)]
+            validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(engine), run_dir)
         with clock("match"):
             matched = steps.match_registers(validated, config, as_of, scope, run_dir)
         with clock("load"):

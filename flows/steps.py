@@ -119,14 +119,33 @@ def extract_all(landing: str, wanted: list[str], databases: dict[str, DatabaseSo
     """Every source extracted concurrently; one whose extraction still fails after its retries is recorded as
     failed (with the error) and the others go on."""
     futures = {s: extract_source.submit(landing, s, run_dir, databases.get(s), s in wanted) for s in SOURCES}
-    out = []
-    for source, future in futures.items():
-        result = future.result(raise_on_failure=False)
-        if isinstance(result, BaseException):
-            result = Extracted(source, "failed", message=f"提取失败 (extraction failed after {EXTRACT_RETRIES} retries): "
-                                                         f"{type(result).__name__}: {result}")
-        out.append(result)
-    return out
+    return [settled(f, lambda error, s=s: Extracted(s, "failed", message=f"提取失败 (extraction failed after "
+                                                                      f"{EXTRACT_RETRIES} retries): {error}"))
+            for s, f in futures.items()]
+
+
+def stage_all(extracted: list[Extracted], config: str | None, run_dir: str) -> list[StagedSource]:
+    """Every source staged concurrently; one whose staging raises is recorded as failed, the others go on."""
+    futures = [stage_source.submit(e, config, run_dir) for e in extracted]
+    return [settled(f, lambda error, e=e: StagedSource(e.source, "failed", message=f"整理失败 (staging failed): {error}"))
+            for e, f in zip(extracted, futures)]
+
+
+def validate_all(staged: list[StagedSource], extracted: list[Extracted], config: str | None, as_of: date,
+                 snapshots: dict[str, int], run_dir: str) -> list[StagedSource]:
+    """The quality gate for every source, one after the other (they share the run's Great Expectations project);
+    one whose validation raises is recorded as failed, the others go on."""
+    return [settled(validate_source.submit(s, e, config, Tonight(as_of, date.today(), snapshots.get(s.source)), run_dir),
+                    lambda error, s=s: replace(s, status="failed", message=f"校验失败 (validation failed): {error}"))
+            for s, e in zip(staged, extracted)]
+
+
+def settled(future, on_error):
+    """A task's result, or ``on_error(text)`` when the task failed (its exception named, no traceback)."""
+    result = future.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        return on_error(f"{type(result).__name__}: {result}")
+    return result
 
 
 @task(name="stage", timeout_seconds=TASK_TIMEOUT_SECONDS, task_run_name="stage-{extracted.source}")
