@@ -1,7 +1,8 @@
 """The nightly run's steps as Prefect tasks, at the grain of one source and one step.
 
-Tasks pass file paths (Parquet under the run folder), never large frames.
-Only extraction touches the outside world, so only it retries.
+Tasks pass file paths (Parquet under the run folder), never large frames. Every task has a time
+limit; only extraction touches the outside world (files, department databases), so only it retries.
+A source whose task fails is recorded as failed and the others go on.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.states import Completed, State
 
+from expectations.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
+from expectations.suites import Tonight
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import DatabaseSource
-from jingzhun.warehouse import Scope
 from jingzhun.policy import load_policy
-from jingzhun.readers import read_source
 from jingzhun.quality_report import write_validation_workbook
+from jingzhun.readers import read_source
 from jingzhun.review import write_review_workbook
+from jingzhun.warehouse import Scope
 from transforms.flags import FLAG_COLUMNS, RULES, flags
 from transforms.marts import mart_village_indicators
 from transforms.staging import QUARANTINE_COLUMNS, STAGING, quarantine_rows, usable_rows
-from expectations.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
-from expectations.suites import Tonight
 
 
 class Stopwatch:
@@ -58,7 +59,7 @@ class Extracted:
     """One source as read tonight: where its raw rows are, and what was read."""
 
     source: str
-    status: str                     # loaded | missing | failed
+    status: str                     # loaded | missing | failed | skipped (not asked for)
     raw_path: str = ""
     not_data_path: str = ""
     files: list[dict] = field(default_factory=list)
@@ -73,7 +74,7 @@ class StagedSource:
     expectation failed)."""
 
     source: str
-    status: str                     # loaded | missing | failed | blocked
+    status: str                     # loaded | missing | failed | skipped | blocked
     checked_path: str = ""
     rows_path: str = ""
     quarantine_path: str = ""
