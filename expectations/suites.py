@@ -124,7 +124,8 @@ def _column_expectations(source: Source, col: Column, columns: set[str], policy:
 
 
 _KIND_WORDS = {"date": "日期 (a date)", "money": "金额 (an amount)", "number": "数值 (a number)",
-               "year": "年度 (a year)", "code12": "12位区划代码 (a 12-digit division code)"}
+               "year": "年度 (a year)", "code12": "12位区划代码 (a 12-digit division code)",
+               "text": "已知的代码或名称 (a known code or name, e.g. a GA 802 vehicle type)"}
 
 
 def date_bounds(source: str, column: str, policy: Policy, latest: date) -> tuple[datetime, datetime | None]:

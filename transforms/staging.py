@@ -135,8 +135,10 @@ def stg_public_security__vehicles(raw: pd.DataFrame, policy: Policy) -> Staged:
     def classify(typed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.Series]:
         text = nz.fold_width(typed["vehicle_type"]).str.replace(r"\s+", "", regex=True).str.upper()
         code = text.where(text.str.fullmatch(r"[A-Z]\d{2}"), text.map(policy.vehicle_type_names))
-        typed = typed.assign(vehicle_class=code.astype("str"))
-        return typed, code.isna().map({True: "未知车辆类型 (unknown vehicle type)", False: ""}).astype("str")
+        unknown = code.isna()
+        typed = typed.assign(vehicle_class=code.astype("str"),
+                             **{f"vehicle_type{CHECK_MARK}unreadable": typed["vehicle_type"].where(unknown, None)})
+        return typed, unknown.map({True: "未知车辆类型 (unknown vehicle type)", False: ""}).astype("str")
     return _staged(raw, "vehicles", policy, extra=classify)
 
 

@@ -167,3 +167,12 @@ def test_a_required_value_left_empty_is_reported_once(tmp_path):
     check = result(outcome, "expect_required_values_present", "name")
     assert check["unexpected_count"] == 1 and staged.quarantine["row"].tolist() == [3]
     assert result(outcome, "expect_required_values_present", "person_status")["success"]
+
+
+def test_an_unknown_vehicle_type_is_reported_by_the_gate_as_staging_quarantined_it(tmp_path):
+    rows = [{"owner_id_number": person(1), "plate": "甘D00001", "vehicle_type": "小型轿车", "vehicle_status": "正常"},
+            {"owner_id_number": person(2), "plate": "甘D00002", "vehicle_type": "飞行汽车", "vehicle_status": "正常"}]
+    staged, outcome = gate("vehicles", rows, tmp_path)
+    check = result(outcome, "expect_values_of_their_type", "vehicle_type")
+    assert not check["success"] and check["unexpected_count"] == 1 and "飞行汽车" in check["examples"]
+    assert staged.quarantine["row"].tolist() == [3] and "vehicle_class" in staged.rows.columns
