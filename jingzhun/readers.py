@@ -103,18 +103,25 @@ def read_file(path: Path, source: Source, label: str | None = None) -> tuple[pd.
         grid, header_at, names, frame = _read_csv(path, source, label, record)
     else:
         grid, header_at, names, frame = _read_excel(path, source, label, record)
+    record.header_row = header_at + 1
+    data, not_data = _framed(frame, names, source, record, first_row=header_at + 2)
+    return data, not_data, record
+
+
+def _framed(frame: pd.DataFrame, names: list[str], source: Source, record: FileRecord,
+            first_row: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Text cells under canonical names (the required ones checked), with ``_file``, ``_sheet`` and ``_row``
+    (``first_row`` for the first), split into data rows and non-data rows; counts recorded on ``record``."""
     columns = _canonical_names(names, source)
-    _require(columns, source, label)
+    _require(columns, source, record.file)
     record.columns = {c: n for c, n in zip(columns, names) if c in {col.name for col in source.columns}}
     frame.columns = columns
-    frame.insert(0, "_row", pd.RangeIndex(header_at + 2, header_at + 2 + len(frame)).astype("int64"))
+    frame.insert(0, "_row", pd.RangeIndex(first_row, first_row + len(frame)).astype("int64"))
     frame.insert(0, "_sheet", record.sheet)
-    frame.insert(0, "_file", label)
+    frame.insert(0, "_file", record.file)
     data, not_data = _split_non_data(frame)
-    record.header_row = header_at + 1
-    record.rows_read = len(frame)
-    record.rows_not_data = len(not_data)
-    return data.reset_index(drop=True), not_data.reset_index(drop=True), record
+    record.rows_read, record.rows_not_data = len(frame), len(not_data)
+    return data.reset_index(drop=True), not_data.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- header finding
@@ -345,21 +352,12 @@ def read_query(database, source: Source) -> tuple[pd.DataFrame, pd.DataFrame, li
     frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
     record = FileRecord(source=source.name, file=label, size=0, format="sql", modified=started,
                         sha256=hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest())
-    names = [str(c) for c in frame.columns]
-    columns = _canonical_names(names, source)
     try:
-        _require(columns, source, label)
+        data, not_data = _framed(frame, [str(c) for c in frame.columns], source, record, first_row=1)
     except SourceFileError as exc:
         record.error, record.missing_column = str(exc), exc.column or ""
         return pd.DataFrame(columns=list(META_COLUMNS)), pd.DataFrame(columns=[*META_COLUMNS, "_reason"]), [record]
-    record.columns = {c: n for c, n in zip(columns, names) if c in {col.name for col in source.columns}}
-    frame.columns = columns
-    frame.insert(0, "_row", pd.RangeIndex(1, len(frame) + 1).astype("int64"))
-    frame.insert(0, "_sheet", "")
-    frame.insert(0, "_file", label)
-    data, not_data = _split_non_data(frame)
-    record.rows_read, record.rows_not_data = len(frame), len(not_data)
-    return data.reset_index(drop=True).fillna(""), not_data.reset_index(drop=True).fillna(""), [record]
+    return data.fillna(""), not_data.fillna(""), [record]
 
 
 def _text_frame(chunk: pd.DataFrame) -> pd.DataFrame:
