@@ -66,17 +66,17 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
             matched = steps.match_registers(validated, config, as_of, scope, run_dir)
         with clock("load"):
             published = steps.publish_run(url, run_id, extracted, validated, matched, scope, dry_run)
+        sources_done = steps.source_summary(extracted, validated)
         with clock("report"):
-            reports = steps.write_reports(url, run_id, run_dir, validated, dry_run)
+            reports = steps.write_reports(url, run_id, run_dir, validated, sources_done, dry_run)
     except Exception as exc:
         warehouse.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    sources_done = steps.source_summary(extracted, validated)
-    status = "dry_run" if dry_run else "published"
-    warehouse.finish_run(engine, run_id, status, clock.seconds(), sources_done)
+    status, timings = ("dry_run" if dry_run else "published"), clock.seconds()
+    warehouse.finish_run(engine, run_id, status, timings, sources_done)
     steps.publish_artifacts(url, run_id, sources_done, reports, dry_run)
     result = {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir, "sources": sources_done,
-              "timings": clock.seconds(), "quarantined": published["quarantined"], "phases": clock.windows,
+              "timings": timings, "quarantined": published["quarantined"], "phases": clock.windows,
               "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
               "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
                                "validate": sum(v.seconds for v in validated) - sum(s.seconds for s in staged),

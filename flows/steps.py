@@ -263,8 +263,7 @@ def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[
     started = time.perf_counter()
     files = pd.DataFrame([f for e in extracted for f in e.files])
     loaded = [s for s in staged if s.status == "loaded"]
-    quarantines = [pd.read_parquet(s.quarantine_path) for s in staged if s.quarantine_path]  # blocked ones too
-    quarantined = pd.concat(quarantines, ignore_index=True) if quarantines else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    quarantined = run_quarantine(staged)
     if not dry_run:
         registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
         villages = pd.read_parquet(matched.villages_path) if matched.villages_path else None
@@ -272,6 +271,12 @@ def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[
                           pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), scope, villages,
                           validation_results(staged))
     return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined)}
+
+
+def run_quarantine(staged: list[StagedSource]) -> pd.DataFrame:
+    """Every quarantined row of the run (of blocked sources too: their problems are real)."""
+    frames = [pd.read_parquet(s.quarantine_path) for s in staged if s.quarantine_path]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=QUARANTINE_COLUMNS)
 
 
 def validation_results(staged: list[StagedSource]) -> pd.DataFrame:
@@ -299,16 +304,12 @@ def _validation_outcome(s: StagedSource) -> str:
 
 
 @task(name="report", timeout_seconds=TASK_TIMEOUT_SECONDS)
-def write_reports(url: str, run_id: str, run_dir: str, staged: list[StagedSource], dry_run: bool) -> dict:
-    """The steward's reports: the validation workbook and the Data Docs of the gate, and (unless a dry run)
-    the review workbook of the open flags after this run."""
-    quarantines = [pd.read_parquet(s.quarantine_path) for s in staged if s.quarantine_path]
-    quarantined = pd.concat(quarantines, ignore_index=True) if quarantines else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    summary = {s.source: {"status": s.status, "validation": _validation_outcome(s), "rows_read": s.rows_read,
-                          "rows_valid": s.rows_valid, "rows_quarantined": s.rows_quarantined, "message": s.message}
-               for s in staged}
+def write_reports(url: str, run_id: str, run_dir: str, staged: list[StagedSource], summary: dict[str, dict],
+                  dry_run: bool) -> dict:
+    """The steward's reports: the validation workbook (``summary``: :func:`source_summary`) and the Data Docs
+    of the gate, and (unless a dry run) the review workbook of the open flags after this run."""
     reports = {"validation_workbook": str(write_validation_workbook(
-        Path(run_dir) / f"validation_{run_id}.xlsx", summary, validation_results(staged), quarantined))}
+        Path(run_dir) / f"validation_{run_id}.xlsx", summary, validation_results(staged), run_quarantine(staged)))}
     docs = build_data_docs(Path(run_dir))
     if docs:
         reports["data_docs"] = str(docs)

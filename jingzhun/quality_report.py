@@ -18,7 +18,8 @@ from jingzhun.exports import spreadsheet_safe
 
 MAX_ROWS_PER_SHEET = 5000   # offending rows listed per source; all of them are in the warehouse's quarantine table
 STATUS_WORDS = {"loaded": "已加载 (loaded)", "blocked": "已阻断 (blocked by the quality gate)",
-                "failed": "读取失败 (files unreadable)", "missing": "未收到 (nothing sent)"}
+                "failed": "读取失败 (files unreadable)", "missing": "未收到 (nothing sent)",
+                "skipped": "本次未要求 (not asked for by this reconciliation)"}
 SEVERITY_WORDS = {"source": "来源级 (blocks the source)", "row": "行级 (quarantines rows)"}
 OVERVIEW = {"source": "来源", "title": "名称", "status": "状态", "validation": "校验结果", "files": "文件数",
             "rows_read": "读取行数", "rows_valid": "可用行数", "rows_quarantined": "隔离行数", "message": "说明"}
