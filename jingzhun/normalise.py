@@ -187,16 +187,17 @@ def _t2s() -> opencc.OpenCC:
 def normalise_names(raw: pd.Series) -> pd.Series:
     """Names compared across registers: white space removed, full-width folded, traditional to simplified.
 
-    OpenCC converts all distinct names in one call (joined by newlines), not once per row.
+    OpenCC converts all distinct names in one call (joined by newlines), not once per row; each row then
+    takes its converted name by position (factorize codes), without a per-value lookup.
     """
     s = squeeze(raw.fillna(""))
     if s.empty:
         return s
-    unique = pd.unique(s)
-    converted = _t2s().convert("\n".join(unique)).split("\n")
+    codes, unique = pd.factorize(s)
+    converted = _t2s().convert("\n".join(np.asarray(unique, dtype=object))).split("\n")
     if len(converted) != len(unique):  # a name holding a line break would shift the mapping
         raise ValueError("name normalisation lost alignment")
-    return s.map(dict(zip(unique, converted))).astype("str")
+    return pd.Series(pd.array(np.array(converted, dtype=object)[codes], dtype="str"), index=s.index)
 
 
 def map_vocab(raw: pd.Series, mapping: dict[str, str]) -> tuple[pd.Series, pd.Series]:
