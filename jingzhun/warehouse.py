@@ -221,12 +221,27 @@ def bulk_insert(conn, table: Table, frame: pd.DataFrame) -> int:
             with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')') as copy:
                 copy.write(buffer.getvalue())
         return len(frame)
-    columns = [_sqlite_values(frame[c], table.c[c].type) for c in cols]
-    sql = f'INSERT INTO "{table.name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) VALUES ({", ".join("?" * len(cols))})'
-    rows = list(zip(*columns))
-    for start in range(0, len(rows), 100_000):
-        conn.exec_driver_sql(sql, rows[start:start + 100_000])
+    sql = sqlite_insert_sql(table, cols)
+    for rows in sqlite_rows(frame, table):
+        conn.exec_driver_sql(sql, rows)
     return len(frame)
+
+
+SQLITE_SLICE_ROWS = 100_000
+
+
+def sqlite_insert_sql(table: Table, cols: list[str]) -> str:
+    """The driver-level INSERT of ``cols`` into ``table`` (SQLite's ``?`` placeholders)."""
+    return f'INSERT INTO "{table.name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) VALUES ({", ".join("?" * len(cols))})'
+
+
+def sqlite_rows(frame: pd.DataFrame, table: Table):
+    """The frame's rows as the tuples sqlite3 binds, a slice of ``SQLITE_SLICE_ROWS`` at a time: converted
+    column-wise per slice, so a register of millions of rows is never held as Python objects all at once.
+    ``frame`` holds exactly the columns to insert, in order."""
+    for start in range(0, len(frame), SQLITE_SLICE_ROWS):
+        part = frame.iloc[start:start + SQLITE_SLICE_ROWS]
+        yield list(zip(*(_sqlite_values(part[c], table.c[c].type) for c in part.columns)))
 
 
 def _sqlite_values(values: pd.Series, sql_type) -> list:
