@@ -1,6 +1,7 @@
 """Smoke test of the benchmark at a small size: it runs and reports every stage (no timing asserted)."""
 
 import json
+import sqlite3
 
 import pytest
 
@@ -23,4 +24,10 @@ def test_bench_reports_every_stage(tmp_path, monkeypatch, capsys):
     assert all(v["seconds"] > 0 and v["peak_rss_mib"] > 0 for v in measured.values())
     assert report["floor"]["rows"] >= report["rows"] > 2500
     assert report["residents"] > 2500 and report["best"]["flags_raised"] > 0
-    assert "read-only floor" in capsys.readouterr().out
+    published = sqlite3.connect(tmp_path / "bench" / "warehouse-3000-0.sqlite")
+    registers = [name for (name,) in published.execute("SELECT name FROM sqlite_master WHERE name LIKE 'stg_%'")]
+    loaded = sum(published.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in registers)
+    assert report["write_floor"]["rows"] == loaded > 2500     # the floor writes exactly what the run loaded
+    assert report["write_floor"]["seconds"] > 0
+    printed = capsys.readouterr().out
+    assert "read-only floor" in printed and "write floor" in printed
