@@ -33,6 +33,22 @@ def test_bulk_insert_round_trip_with_dates_and_missing_values(warehouse_url):
     assert back["id_number_valid"].astype(bool).tolist() == [True, False]
 
 
+@pytest.mark.sqlite
+def test_sqlite_loads_in_slices_keep_every_row_and_value_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(warehouse, "SQLITE_SLICE_ROWS", 2)   # 5 rows: slices of 2, 2 and 1
+    engine = warehouse.connect(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    frame = pd.DataFrame({"_file": "a.csv", "_row": [2, 3, 4, 5, 6], "id_number": list("abcde"),
+                          "death_date": pd.to_datetime(["2020-01-02", None, "2021-03-04", "2022-05-06", None]),
+                          "run_id": "r1"})
+    with engine.begin() as conn:
+        assert warehouse.bulk_insert(conn, warehouse.staging_tables["deaths"], frame) == 5
+    with engine.connect() as conn:
+        back = pd.read_sql(select(warehouse.staging_tables["deaths"]).order_by("_row"), conn)
+    assert back["id_number"].tolist() == list("abcde") and back["_row"].tolist() == [2, 3, 4, 5, 6]
+    assert [None if pd.isna(d) else str(d)[:10] for d in back["death_date"]] == [
+        "2020-01-02", None, "2021-03-04", "2022-05-06", None]
+
+
 EMPTY = pd.DataFrame(columns=warehouse.FLAG_STATE)
 
 
