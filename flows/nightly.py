@@ -18,6 +18,7 @@ from flows import steps
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import load_database_sources
+from jingzhun.privacy import describe
 from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
@@ -31,15 +32,17 @@ def work_folder(work_dir: str | None) -> str:
 @flow(name="nightly", log_prints=False, timeout_seconds=FLOW_TIMEOUT_SECONDS)
 def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None = None, config: str | None = None,
             region: str | None = None, dry_run: bool = False, work_dir: str | None = None,
-            sources_config: str | None = None) -> dict:
-    """Run every source of a landing folder into the warehouse; returns the run summary."""
+            sources_config: str | None = None, lock_wait_seconds: float = 0) -> dict:
+    """Run every source of a landing folder into the warehouse; returns the run summary. Another run on the same
+    warehouse is waited for up to ``lock_wait_seconds``, then this one is refused (:class:`WarehouseBusy`)."""
     return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config, scope=Scope(region or None),
-                       dry_run=dry_run, work_dir=work_dir, sources_config=sources_config)
+                       dry_run=dry_run, work_dir=work_dir, sources_config=sources_config,
+                       lock_wait_seconds=lock_wait_seconds)
 
 
 def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, config: str | None, scope: Scope,
                 dry_run: bool, work_dir: str | None, sources_config: str | None,
-                sources: list[str] | None = None) -> State:
+                sources: list[str] | None = None, lock_wait_seconds: float = 0) -> State:
     """One run: the sources asked for (all by default) from the landing folder or their databases, the flags
     inside ``scope``. Ends Completed, named "Partially loaded" when a source failed or was blocked."""
     logger = get_run_logger()
@@ -53,27 +56,29 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     parameters = {"landing": landing, "as_of": as_of, "config": config, "region": scope.region,
                   "households": list(scope.households), "sources": sources, "dry_run": dry_run,
                   "sources_config": sources_config}
-    warehouse.start_run(engine, run_id, as_of, landing, scope.region, parameters)
-    clock = steps.Stopwatch()
-    try:
-        with clock("read"):
-            extracted = steps.extract_all(landing, sources or list(SOURCES), databases, run_dir)
-        with clock("normalise"):
-            staged = steps.stage_all(extracted, config, run_dir)
-        with clock("validate"):
-            validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(engine), run_dir)
-        with clock("match"):
-            matched = steps.match_registers(validated, config, as_of, scope, run_dir)
-        with clock("load"):
-            published = steps.publish_run(url, run_id, extracted, validated, matched, scope, dry_run)
-        sources_done = steps.source_summary(extracted, validated)
-        with clock("report"):
-            reports = steps.write_reports(url, run_id, run_dir, validated, sources_done, dry_run)
-    except Exception as exc:
-        warehouse.finish_run(engine, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    status, timings = ("dry_run" if dry_run else "published"), clock.seconds()
-    warehouse.finish_run(engine, run_id, status, timings, sources_done)
+    with warehouse.run_lock(engine, lock_wait_seconds):
+        warehouse.start_run(engine, run_id, as_of, landing, scope.region, parameters)
+        clock = steps.Stopwatch()
+        try:
+            with clock("read"):
+                extracted = steps.extract_all(landing, sources or list(SOURCES), databases, config, run_dir)
+            with clock("normalise"):
+                staged = steps.stage_all(extracted, config, run_dir)
+            with clock("validate"):
+                validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(engine), run_dir)
+            with clock("match"):
+                matched = steps.match_registers(validated, config, as_of, scope, run_dir)
+            sources_done = steps.source_summary(extracted, validated)
+            with clock("report"):
+                reports = steps.write_reports(run_id, run_dir, validated, sources_done)
+            with clock("load"):
+                published = steps.publish_run(url, run_id, run_dir, extracted, validated, matched, scope, dry_run)
+        except Exception as exc:
+            warehouse.finish_run(engine, run_id, "failed", error=describe(exc))
+            raise
+        status, timings = ("dry_run" if dry_run else "published"), clock.seconds()
+        warehouse.finish_run(engine, run_id, status, timings, sources_done)
+    reports = {**reports, **published["reports"]}
     steps.publish_artifacts(url, run_id, sources_done, reports, dry_run)
     result = {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir, "sources": sources_done,
               "timings": timings, "quarantined": published["quarantined"], "phases": clock.windows,

@@ -24,6 +24,7 @@ from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import DatabaseSource
 from jingzhun.policy import load_policy
+from jingzhun.privacy import contained, describe
 from jingzhun.quality_report import write_validation_workbook
 from jingzhun.readers import read_source
 from jingzhun.review import write_review_workbook
@@ -84,6 +85,7 @@ class StagedSource:
     rows_quarantined: int = 0
     message: str = ""
     seconds: float = 0.0
+    cleaned: dict[str, int] = field(default_factory=dict)  # per column: values whose control characters were removed
 
 
 # Every task has a time limit; only extraction (files and department databases) is retried.
@@ -93,16 +95,17 @@ TASK_TIMEOUT_SECONDS = 2 * 3600
 
 @task(name="extract", retries=EXTRACT_RETRIES, retry_delay_seconds=EXTRACT_RETRY_DELAYS,
       timeout_seconds=TASK_TIMEOUT_SECONDS, task_run_name="extract-{source}")
-def extract_source(landing: str, source: str, run_dir: str, database: DatabaseSource | None = None,
-                   wanted: bool = True) -> Extracted:
+@contained("extract", lambda landing, source, *a, **k: source)
+def extract_source(landing: str, source: str, run_dir: str, config: str | None = None,
+                   database: DatabaseSource | None = None, wanted: bool = True) -> Extracted:
     """Read every file of one source (or its database query) into ``raw/<source>.parquet`` (text cells,
     nothing changed)."""
     if not wanted:
         return Extracted(source, "skipped", message="本次核对未要求 (not requested by this reconciliation)")
     started = time.perf_counter()
-    data, not_data, records = read_source(Path(landing), SOURCES[source], database)
+    data, not_data, records = read_source(Path(landing), SOURCES[source], database, load_policy(config).limits)
     files = [r.as_dict() for r in records]
-    if not records:
+    if not any(not r.ignored for r in records):
         return Extracted(source, "missing", files=files, message="没有收到文件 (no files tonight)")
     errors = [r.error for r in records if r.error]
     if errors:
@@ -116,10 +119,11 @@ def extract_source(landing: str, source: str, run_dir: str, database: DatabaseSo
     return Extracted(source, "loaded", str(raw_path), str(not_data_path), files, seconds=time.perf_counter() - started)
 
 
-def extract_all(landing: str, wanted: list[str], databases: dict[str, DatabaseSource], run_dir: str) -> list[Extracted]:
+def extract_all(landing: str, wanted: list[str], databases: dict[str, DatabaseSource], config: str | None,
+                run_dir: str) -> list[Extracted]:
     """Every source extracted concurrently; one whose extraction still fails after its retries is recorded as
     failed (with the error) and the others go on."""
-    futures = {s: extract_source.submit(landing, s, run_dir, databases.get(s), s in wanted) for s in SOURCES}
+    futures = {s: extract_source.submit(landing, s, run_dir, config, databases.get(s), s in wanted) for s in SOURCES}
     return [settled(f, lambda error, s=s: Extracted(s, "failed", message=f"提取失败 (extraction failed after "
                                                                       f"{EXTRACT_RETRIES} retries): {error}"))
             for s, f in futures.items()]
@@ -145,11 +149,12 @@ def settled(future, on_error):
     """A task's result, or ``on_error(text)`` when the task failed (its exception named, no traceback)."""
     result = future.result(raise_on_failure=False)
     if isinstance(result, BaseException):
-        return on_error(f"{type(result).__name__}: {result}")
+        return on_error(describe(result))
     return result
 
 
 @task(name="stage", timeout_seconds=TASK_TIMEOUT_SECONDS, task_run_name="stage-{extracted.source}")
+@contained("staging", lambda extracted, *a, **k: extracted.source)
 def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> StagedSource:
     """Cast and normalise one source; quarantine what cannot be used (and the non-data rows) with reasons."""
     if extracted.status != "loaded":
@@ -171,10 +176,11 @@ def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> Stag
     quarantined.to_parquet(q_path, index=False)
     return StagedSource(extracted.source, "loaded", checked_path=str(checked_path), quarantine_path=str(q_path),
                         rows_read=len(raw), rows_quarantined=len(staged.quarantine),
-                        seconds=time.perf_counter() - started)
+                        seconds=time.perf_counter() - started, cleaned=staged.cleaned)
 
 
 @task(name="validate", timeout_seconds=TASK_TIMEOUT_SECONDS, task_run_name="validate-{staged.source}")
+@contained("validation", lambda staged, *a, **k: staged.source)
 def validate_source(staged: StagedSource, extracted: Extracted, config: str | None, tonight: Tonight,
                     run_dir: str) -> StagedSource:
     """The quality gate for one source: its suite on every checked row (read once), the gate's row quarantine,
@@ -224,6 +230,7 @@ class Matched:
 
 
 @task(name="match", timeout_seconds=TASK_TIMEOUT_SECONDS)
+@contained("cross-match")
 def match_registers(staged: list[StagedSource], config: str | None, as_of: date, scope: Scope,
                     run_dir: str) -> Matched:
     """Cross-match the usable registers: every rule that can be evaluated tonight, with evidence."""
@@ -257,20 +264,31 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
 
 
 @task(name="publish", timeout_seconds=TASK_TIMEOUT_SECONDS)
-def publish_run(url: str, run_id: str, extracted: list[Extracted], staged: list[StagedSource], matched: Matched,
-                scope: Scope, dry_run: bool) -> dict:
-    """Write the run's files, quarantine, registers and flags to the warehouse in one transaction."""
+@contained("publish")
+def publish_run(url: str, run_id: str, run_dir: str, extracted: list[Extracted], staged: list[StagedSource],
+                matched: Matched, scope: Scope, dry_run: bool) -> dict:
+    """Write the run's files, quarantine, registers and flags to the warehouse in one transaction, and the review
+    workbook of the open flags after it before that transaction commits: a run is published with its review
+    workbook or not at all."""
     started = time.perf_counter()
     files = pd.DataFrame([f for e in extracted for f in e.files])
     loaded = [s for s in staged if s.status == "loaded"]
     quarantined = run_quarantine(staged)
+    reports = {}
     if not dry_run:
         registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
         villages = pd.read_parquet(matched.villages_path) if matched.villages_path else None
-        warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
-                          pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), scope, villages,
-                          validation_results(staged))
-    return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined)}
+        review = Path(run_dir) / f"review_{run_id}.xlsx"
+        partial = review.with_name(f".{review.name}.partial")
+        try:
+            warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
+                              pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), scope, villages,
+                              validation_results(staged), before_commit=lambda conn: write_review_workbook(conn, partial))
+        except BaseException:
+            partial.unlink(missing_ok=True)  # not published: no review workbook either
+            raise
+        reports["review_workbook"] = str(partial.replace(review))
+    return {"seconds": time.perf_counter() - started, "quarantined": len(quarantined), "reports": reports}
 
 
 def run_quarantine(staged: list[StagedSource]) -> pd.DataFrame:
@@ -288,9 +306,16 @@ def validation_results(staged: list[StagedSource]) -> pd.DataFrame:
 def source_summary(extracted: list[Extracted], staged: list[StagedSource]) -> dict[str, dict]:
     """Per source: status, files, rows read / valid / quarantined, and the message when not loaded."""
     by_source = {e.source: e for e in extracted}
-    return {s.source: {"status": s.status, "files": len(by_source[s.source].files), "rows_read": s.rows_read,
+    return {s.source: {"status": s.status, "files": sum(not f.get("ignored") for f in by_source[s.source].files),
+                       "rows_read": s.rows_read or _rows_in_files(by_source[s.source].files),
                        "rows_valid": s.rows_valid, "rows_quarantined": s.rows_quarantined,
-                       "validation": _validation_outcome(s), "message": s.message} for s in staged}
+                       "validation": _validation_outcome(s), "message": s.message, "cleaned": s.cleaned,
+                       "ignored": sum(bool(f.get("ignored")) for f in by_source[s.source].files)} for s in staged}
+
+
+def _rows_in_files(files: list[dict]) -> int:
+    """Data rows read from the files a source could read (of a failed source too: they are counted somewhere)."""
+    return int(sum((f.get("rows_read") or 0) - (f.get("rows_not_data") or 0) for f in files if not f.get("error")))
 
 
 def _validation_outcome(s: StagedSource) -> str:
@@ -304,21 +329,21 @@ def _validation_outcome(s: StagedSource) -> str:
 
 
 @task(name="report", timeout_seconds=TASK_TIMEOUT_SECONDS)
-def write_reports(url: str, run_id: str, run_dir: str, staged: list[StagedSource], summary: dict[str, dict],
-                  dry_run: bool) -> dict:
-    """The steward's reports: the validation workbook (``summary``: :func:`source_summary`) and the Data Docs
-    of the gate, and (unless a dry run) the review workbook of the open flags after this run."""
+@contained("reports")
+def write_reports(run_id: str, run_dir: str, staged: list[StagedSource], summary: dict[str, dict]) -> dict:
+    """The steward's validation reports, written before anything is published: the validation workbook
+    (``summary``: :func:`source_summary`) and the Data Docs of the gate. (The review workbook is written
+    inside the publish transaction: :func:`publish_run`.)"""
     reports = {"validation_workbook": str(write_validation_workbook(
         Path(run_dir) / f"validation_{run_id}.xlsx", summary, validation_results(staged), run_quarantine(staged)))}
     docs = build_data_docs(Path(run_dir))
     if docs:
         reports["data_docs"] = str(docs)
-    if not dry_run:
-        reports["review_workbook"] = str(write_review_workbook(warehouse.connect(url), Path(run_dir) / f"review_{run_id}.xlsx"))
     return reports
 
 
 @task(name="artifacts", timeout_seconds=600)
+@contained("artifacts")
 def publish_artifacts(url: str, run_id: str, summary: dict[str, dict], reports: dict[str, str], dry_run: bool) -> None:
     """What the Prefect UI shows of the run: sources, flag movements by rule and direction, links to the
     reports. Counts and paths only: no identity number or name is ever written to an artifact or a log."""

@@ -22,6 +22,12 @@ class Column:
     required: bool = False
     kind: Kind = "text"
     vocab: str | None = None  # field of policy.Vocabulary for kind == "vocab"
+    max_chars: int | None = None  # the longest value the warehouse stores (a key column of fixed width)
+
+    @property
+    def stored_chars(self) -> int | None:
+        """The longest value the warehouse can store in this column (identity numbers: 32), None: no limit."""
+        return ID_MAX_CHARS if self.kind == "id" else self.max_chars
 
 
 @dataclass(frozen=True)
@@ -38,13 +44,18 @@ class Source:
         return next(c for c in self.columns if c.name == name)
 
 
-def C(name: str, *aliases: str, req: bool = False, kind: Kind = "text", vocab: str | None = None) -> Column:
-    return Column(name, aliases, req, kind, vocab)
+ID_MAX_CHARS = 32   # the warehouse's identity-number columns (invalid numbers are kept, so wider than 18)
+KEY_MAX_CHARS = 64  # household numbers, as the flags table stores them
+
+
+def C(name: str, *aliases: str, req: bool = False, kind: Kind = "text", vocab: str | None = None,
+      max_chars: int | None = None) -> Column:
+    return Column(name, aliases, req, kind, vocab, max_chars)
 
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("poverty_register", "建档立卡贫困人口", (
-        C("household_id", "户编号", "贫困户编号", "户码", req=True),
+        C("household_id", "户编号", "贫困户编号", "户码", req=True, max_chars=KEY_MAX_CHARS),
         C("id_number", "证件号码", "身份证号", "身份证号码", "公民身份号码", req=True, kind="id"),
         C("name", "姓名", req=True, kind="name"),
         C("relation", "与户主关系"),
@@ -65,7 +76,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         C("name", "姓名", req=True, kind="name"),
         C("sex", "性别"),
         C("birth_date", "出生日期", kind="date"),
-        C("hukou_household_id", "户号", req=True),
+        C("hukou_household_id", "户号", req=True, max_chars=KEY_MAX_CHARS),
         C("relation", "与户主关系"),
         C("address_code", "户籍地址区划代码", "住址区划代码", req=True, kind="code12"),
         C("person_status", "人员状态", req=True, kind="vocab", vocab="person_status"),
@@ -104,7 +115,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source("social_assistance", "低保与特困供养对象", (
         C("id_number", "身份证号", "证件号码", req=True, kind="id"),
         C("name", "姓名", kind="name"),
-        C("assistance_household_id", "救助户号", "低保户号", "户编号", req=True),
+        C("assistance_household_id", "救助户号", "低保户号", "户编号", req=True, max_chars=KEY_MAX_CHARS),
         C("assistance_type", "救助类别", "保障类别", req=True, kind="vocab", vocab="assistance_type"),
         C("dibao_class", "低保类别", "保障类别等级", kind="vocab", vocab="dibao_class"),
         C("labor_capacity", "劳动能力", kind="vocab", vocab="labor_capacity"),

@@ -68,6 +68,21 @@ def _nfkc(array: pa.Array) -> pa.Array:
     return pc.utf8_normalize(array, form="NFKC")
 
 
+# Line and paragraph breaks become a space; other control (Cc) and invisible format (Cf: zero-width spaces,
+# joiners, bidi marks, BOM) characters are removed. No database or workbook rejects what is left.
+_BREAKS = r"[\t\n\r\x0b\x0c\x{85}\p{Zl}\p{Zp}]+"
+_INVISIBLE = r"[\p{Cc}\p{Cf}]"
+
+
+def strip_invisible(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Text with breaks turned into a space and control and invisible characters removed; and a mask of the
+    values that changed (recorded as a normalisation, never silent)."""
+    text = values.astype("str").fillna("")
+    cleaned = _arrow(text, lambda a: pc.replace_substring_regex(a, pattern=_BREAKS, replacement=" "),
+                     lambda a: pc.replace_substring_regex(a, pattern=_INVISIBLE, replacement=""))
+    return cleaned, cleaned.ne(text)
+
+
 def fold_width(values: pd.Series) -> pd.Series:
     """Full-width letters, digits and punctuation to their half-width forms (NFKC)."""
     return _arrow(values, _nfkc)
@@ -89,14 +104,14 @@ def normalise_ids(raw: pd.Series) -> pd.DataFrame:
     s = _arrow(squeeze(raw.fillna("")), lambda a: pc.utf8_ltrim(a, characters="'‘’`"), pc.utf8_upper)
     problem = pd.Series("", index=s.index, dtype="str")
     problem = problem.mask(s.eq(""), "missing")
-    excel = s.str.fullmatch(r"\d+(\.\d+)?E\+?\d+") | s.str.fullmatch(r"\d+\.\d*")
+    excel = s.str.fullmatch(r"[0-9]+(\.[0-9]+)?E\+?[0-9]+") | s.str.fullmatch(r"[0-9]+\.[0-9]*")
     problem = problem.mask(problem.eq("") & excel, "excel")
 
-    legacy = problem.eq("") & s.str.fullmatch(r"\d{15}")
+    legacy = problem.eq("") & s.str.fullmatch(r"[0-9]{15}")
     if legacy.any():
         body = s[legacy].str[:6] + "19" + s[legacy].str[6:15]
         s = s.mask(legacy, body + check_digits(body))
-    shaped = s.str.fullmatch(r"\d{17}[\dX]")
+    shaped = s.str.fullmatch(r"[0-9]{17}[0-9X]")
     problem = problem.mask(problem.eq("") & ~shaped, "shape")
 
     ok = problem.eq("")
@@ -126,8 +141,8 @@ def ages_at(id_numbers: pd.Series, as_of: pd.Timestamp) -> pd.Series:
     return (as_of.year - born.dt.year - (~had_birthday).astype("int64")).astype("Int64")
 
 
-_DATE_SEPARATED = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
-_DATE_COMPACT = r"^(\d{4})(\d{2})(\d{2})$"
+_DATE_SEPARATED = r"^([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?$"
+_DATE_COMPACT = r"^([0-9]{4})([0-9]{2})([0-9]{2})$"
 
 
 def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -140,8 +155,9 @@ def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     s = _arrow(raw.fillna(""), _nfkc, pc.utf8_trim_whitespace,
                lambda a: pc.replace_substring_regex(a, pattern=_DATE_COMPACT, replacement=r"\1-\2-\3"),
                lambda a: pc.replace_substring_regex(a, pattern=_DATE_SEPARATED, replacement=r"\1-\2-\3"))
-    shaped = s.str.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}")
+    shaped = s.str.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
     dates = pd.to_datetime(s.where(shaped, None), format="%Y-%m-%d", errors="coerce")
+    dates = dates.where(dates.dt.year >= 1)  # year 0 parses, but no database (nor Python) can store it
     return dates, s.ne("") & dates.isna()
 
 
@@ -149,7 +165,8 @@ def _parse_decimal(raw: pd.Series, noise: str) -> tuple[pd.Series, pd.Series]:
     """Numbers with ``noise`` (a regex of separators and units) removed; and a mask of unreadable values."""
     s = fold_width(raw.fillna("")).str.strip()
     cleaned = s.str.replace(noise, "", regex=True)
-    values = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"-?\d+(\.\d+)?"), None), errors="coerce")
+    values = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"-?[0-9]+(\.[0-9]+)?"), None), errors="coerce")
+    values = values.where(np.isfinite(values.astype("float64")))  # 400 nines read as inf: not a number we can use
     return values.astype("Float64"), s.ne("") & values.isna()
 
 
@@ -166,16 +183,16 @@ def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 def parse_years(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Four-digit years (``2019``, ``2019年``, ``2019.0`` from a numeric cell)."""
     s = fold_width(raw.fillna("")).str.strip()
-    digits = s.str.replace(r"^(\d{4})(?:年|\.0+)?$", r"\1", regex=True)
-    years = pd.to_numeric(digits.where(digits.str.fullmatch(r"\d{4}"), None), errors="coerce").astype("Int64")
+    digits = s.str.replace(r"^([0-9]{4})(?:年|\.0+)?$", r"\1", regex=True)
+    years = pd.to_numeric(digits.where(digits.str.fullmatch(r"[0-9]{4}"), None), errors="coerce").astype("Int64")
     return years, s.ne("") & years.isna()
 
 
 def parse_code12(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """12-digit division codes as text; an Excel number form (``6.2e11``, ``620421100201.0``) is read back exactly when integral."""
     s = fold_width(raw.fillna("")).str.strip().str.lstrip("'")
-    s = s.str.replace(r"^(\d{12})\.0+$", r"\1", regex=True)
-    ok = s.str.fullmatch(r"\d{12}")
+    s = s.str.replace(r"^([0-9]{12})\.0+$", r"\1", regex=True)
+    ok = s.str.fullmatch(r"[0-9]{12}")
     return s.where(ok, None), s.ne("") & ~ok
 
 

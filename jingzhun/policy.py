@@ -74,6 +74,18 @@ class Vocabulary(BaseModel):
     totals_markers: tuple[str, ...] = ("合计", "总计", "小计")
 
 
+class ReaderLimits(BaseModel):
+    """What a real department export never reaches; a file beyond any of them is refused (named, with the
+    limit) before the reader allocates for it, and the other files and sources go on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_rows: int = Field(20_000_000, gt=0)      # lines of a CSV file, rows of a worksheet
+    max_sheet_columns: int = Field(1_000, gt=0)       # the widest column a worksheet may use
+    max_sheet_cells: int = Field(60_000_000, gt=0)    # rows x columns of a worksheet's used range
+    max_cell_chars: int = Field(32_767, gt=0)         # Excel's own limit on one cell
+
+
 class Policy(BaseModel):
     """Policy parameters of the cross-match rules (rules.md, "Policy parameters")."""
 
@@ -107,6 +119,7 @@ class Policy(BaseModel):
     earliest_appraisal: date = date(2000, 1, 1)   # rural housing-safety appraisals began after 2000
     dates_may_be_future: tuple[str, ...] = ("social_assistance.end_date",)  # source.column
     vocab: Vocabulary = Vocabulary()
+    limits: ReaderLimits = ReaderLimits()
 
     def income_line_for(self, as_of: date) -> float:
         """The poverty line of ``as_of``'s year: the latest year on or before it."""

@@ -18,6 +18,9 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
+import re
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +32,8 @@ import pyarrow.csv as pacsv
 import python_calamine
 
 from jingzhun.contract import Source, alias_index, header_key
-from jingzhun.policy import Vocabulary
+from jingzhun.policy import ReaderLimits, Vocabulary
+from jingzhun.privacy import SafeError
 
 HEADER_SCAN_ROWS = 30
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
@@ -37,8 +41,9 @@ EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".csv")
 META_COLUMNS = ("_file", "_sheet", "_row")
 
 
-class SourceFileError(Exception):
-    """A file of a source that cannot be used; the message names the file (and column)."""
+class SourceFileError(SafeError):
+    """A file of a source that cannot be used; the message names the file (and row, column or limit), never a
+    value read from it."""
 
     def __init__(self, file: str, message: str, column: str | None = None):
         self.file, self.column = file, column
@@ -63,6 +68,7 @@ class FileRecord:
     error: str = ""
     missing_column: str = ""  # the required column whose absence made the file unusable
     modified: str = ""        # the file's modification time (UTC, ISO 8601): how fresh the export is
+    ignored: str = ""         # why an entry of the source folder was not read (a subfolder, another kind of file)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -70,42 +76,173 @@ class FileRecord:
         return d
 
 
-def source_files(landing: Path, source: str) -> list[Path]:
-    """The files of one source in a landing folder, in name order (empty when the folder is missing)."""
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a source folder: a file to read, or one refused (an error of the source) or ignored
+    (recorded, not read), with the reason."""
+
+    path: Path
+    label: str
+    refused: str = ""
+    ignored: str = ""
+
+
+def source_entries(landing: Path, source: str) -> list[Entry]:
+    """Every entry of ``<landing>/<source>/``, in name order (none when the folder is missing): nothing in the
+    folder goes unrecorded. A link leading outside the landing folder is refused; subfolders, hidden or
+    temporary files and other kinds of file are ignored with their reason."""
     folder = Path(landing) / source
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in EXTENSIONS and not p.name.startswith(("~$", ".")))
+    root = Path(landing).resolve()
+    entries = []
+    for path in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
+        label = f"{source}/{display_name(path.name)}"
+        if path.is_symlink() and not (path.exists() and path.resolve().is_relative_to(root)):
+            entries.append(Entry(path, label, refused="拒绝读取:符号链接指向着陆目录之外或已失效 "
+                                                      "(refused: a symbolic link leading outside the landing folder, or broken)"))
+        elif path.is_dir():
+            entries.append(Entry(path, label, ignored="子文件夹未读取,请把文件直接放在来源文件夹中 "
+                                                      "(a subfolder: not read; put files directly in the source folder)"))
+        elif not path.is_file():
+            entries.append(Entry(path, label, ignored="不是普通文件 (not a regular file)"))
+        elif path.name.startswith(("~$", ".")):
+            entries.append(Entry(path, label, ignored="临时或隐藏文件 (a temporary or hidden file)"))
+        elif path.suffix.lower() not in EXTENSIONS:
+            entries.append(Entry(path, label, ignored="不是 xlsx/xls/csv 文件 (not an xlsx, xls or csv file)"))
+        else:
+            entries.append(Entry(path, label))
+    return entries
+
+
+def source_files(landing: Path, source: str) -> list[Path]:
+    """The readable files of one source in a landing folder, in name order."""
+    return [e.path for e in source_entries(landing, source) if not e.refused and not e.ignored]
+
+
+def display_name(name: str) -> str:
+    """A file name as text a record can hold: bytes that are not UTF-8 read as GB18030 (Chinese Windows), else
+    shown as escapes; control characters as ``?``."""
+    raw = os.fsencode(name)
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        text = raw.decode("ascii", errors="backslashreplace")
+    return re.sub(r"[\x00-\x1f\x7f]", "?", text)
 
 
 def file_digest(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
+    size, sha, _ = file_stats(path)
+    return size, sha
+
+
+def file_stats(path: Path) -> tuple[int, str, int]:
+    """(size, SHA-256, line breaks) of a file, read once in blocks."""
+    h, lines = hashlib.sha256(), 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return path.stat().st_size, h.hexdigest()
+            lines += block.count(b"\n")
+    return path.stat().st_size, h.hexdigest(), lines
 
 
 def file_modified(path: Path) -> str:
     return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc).isoformat()
 
 
-def read_file(path: Path, source: Source, label: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, FileRecord]:
-    """One department file as (data rows, non-data rows with reasons, file record)."""
-    label = label or path.name
-    size, sha = file_digest(path)
+def read_file(path: Path, source: Source, label: str | None = None,
+              limits: ReaderLimits = ReaderLimits()) -> tuple[pd.DataFrame, pd.DataFrame, FileRecord]:
+    """One department file as (data rows, non-data rows with reasons, file record). A file beyond ``limits``
+    is refused before it is parsed."""
+    label = label or display_name(path.name)
+    size, sha, lines = file_stats(path)
     record = FileRecord(source=source.name, file=label, size=size, sha256=sha, format=path.suffix.lower().lstrip("."),
                         modified=file_modified(path))
     if size == 0:
-        raise SourceFileError(label, "the file is empty")
+        raise SourceFileError(label, "文件为空 (the file is empty)")
     if record.format == "csv":
+        if lines > limits.max_file_rows + HEADER_SCAN_ROWS:
+            raise SourceFileError(label, f"拒绝读取:超过 {limits.max_file_rows} 行 (refused: more lines than the "
+                                         f"limit of {limits.max_file_rows})")
         grid, header_at, names, frame = _read_csv(path, source, label, record)
     else:
+        if zipfile.is_zipfile(path):
+            check_xlsx_extent(path, label, limits)
         grid, header_at, names, frame = _read_excel(path, source, label, record)
     record.header_row = header_at + 1
+    _check_cell_sizes(frame, names, label, limits, first_row=header_at + 2)
     data, not_data = _framed(frame, names, source, record, first_row=header_at + 2)
     return data, not_data, record
+
+
+def _check_cell_sizes(frame: pd.DataFrame, names: list[str], label: str, limits: ReaderLimits, first_row: int) -> None:
+    """Refuse a file with a cell longer than ``limits.max_cell_chars``, naming its row and column."""
+    for j in frame.columns:
+        lengths = pc.utf8_length(pa.array(frame[j].astype("str").fillna(""), type=pa.large_string()))
+        if len(lengths) and pc.max(lengths).as_py() > limits.max_cell_chars:
+            at = int(np.argmax(lengths.to_numpy(zero_copy_only=False) > limits.max_cell_chars))
+            column = names[j] if j < len(names) else f"column {j + 1}"
+            raise SourceFileError(label, f"拒绝读取:第{first_row + at}行“{column}”列的单元格超过 {limits.max_cell_chars} 个字符 "
+                                         f"(refused: a cell longer than {limits.max_cell_chars} characters at row "
+                                         f"{first_row + at}, column {j + 1})")
+
+
+_ROW_REF = re.compile(rb' r="([0-9]+)"')
+_WIDE_REF = re.compile(rb' r="([A-Z]{2,3})[0-9]')
+_SHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml")
+
+
+def check_xlsx_extent(path: Path, label: str, limits: ReaderLimits) -> None:
+    """Refuse a workbook whose worksheets reach further than ``limits`` (rows, columns, rows x columns), read
+    from the sheet XML in a stream before any reader allocates the sheet's range.
+
+    The rows come from every ``<row r=…>`` and from cell references with more digits than those; the columns
+    from cell references of two and more letters (a narrow sheet costs one scan for them). A cell reference
+    to a row that lies below its ``<row>`` but has as many digits escapes the row count (at most 10x it).
+    """
+    with zipfile.ZipFile(path) as book:
+        for part in book.infolist():
+            if not _SHEET_PART.fullmatch(part.filename):
+                continue
+            rows, columns = _sheet_extent(book, part)
+            sheet = Path(part.filename).stem
+            if rows > limits.max_file_rows or columns > limits.max_sheet_columns or rows * columns > limits.max_sheet_cells:
+                raise SourceFileError(label, f"拒绝读取:工作表 {sheet} 的范围为 {rows} 行 × {columns} 列,超过上限 "
+                                             f"(refused: worksheet {sheet} spans {rows} rows x {columns} columns; limits "
+                                             f"{limits.max_file_rows} rows, {limits.max_sheet_columns} columns, "
+                                             f"{limits.max_sheet_cells} cells)")
+
+
+def _sheet_extent(book: zipfile.ZipFile, part: zipfile.ZipInfo) -> tuple[int, int]:
+    """(last row, last column) a worksheet's cells reach. Any `` r="…"`` attribute counts, whatever the element
+    and the attribute order: row numbers are rows, letters-then-digits are cell references."""
+    rows, columns, tail = 0, 0, b""
+    with book.open(part) as stream:
+        for block in iter(lambda: stream.read(4 << 20), b""):
+            chunk = tail + block
+            found = _ROW_REF.findall(chunk)
+            if found:
+                rows = max(rows, max(map(int, found)))
+            deeper = re.findall(rb' r="[A-Z]{1,3}([0-9]{%d,})"' % (len(str(rows)) + 1), chunk)
+            if deeper:
+                rows = max(rows, max(map(int, deeper)))
+            wide = _WIDE_REF.findall(chunk)
+            letters = max(wide, key=lambda c: (len(c), c)) if wide else next(
+                (bytes([c]) for c in range(ord("Z"), ord("A") - 1, -1) if chunk.find(b' r="%c' % c) >= 0), b"")
+            columns = max(columns, _column_number(letters))
+            tail = chunk[-256:]
+    return rows, columns
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for c in letters:
+        n = n * 26 + (c - 64)
+    return n
 
 
 def _framed(frame: pd.DataFrame, names: list[str], source: Source, record: FileRecord,
@@ -211,10 +348,14 @@ def _cell_text(value: object) -> str:
 
 
 def _read_excel(path: Path, source: Source, label: str, record: FileRecord):
+    unreadable = None
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises several error types for broken archives
-        raise SourceFileError(label, f"not a readable Excel workbook ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # calamine raises several error types for broken archives; its text is not shown
+        unreadable = type(exc).__name__
+    if unreadable:
+        raise SourceFileError(label, f"不是可读的 Excel 工作簿,文件可能已损坏或不完整 (not a readable Excel workbook, "
+                                     f"damaged or truncated: {unreadable})")
     best = None
     try:
         for name in book.sheet_names:
@@ -222,12 +363,14 @@ def _read_excel(path: Path, source: Source, label: str, record: FileRecord):
             grid, at, score = sheet_header(rows, source)
             if score and (best is None or score > best[2]):
                 best = (name, rows, score, at, grid)
-    except Exception as exc:
-        raise SourceFileError(label, f"cannot read workbook ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - named by type only: the reader's text may quote a cell
+        unreadable = type(exc).__name__
     finally:
         book.close()
+    if unreadable:
+        raise SourceFileError(label, f"工作簿无法读取 (cannot read the workbook: {unreadable})")
     if best is None:
-        raise SourceFileError(label, "no sheet has a header row with any known column")
+        raise SourceFileError(label, "没有任何工作表含有可识别的表头 (no sheet has a header row with any known column)")
     name, rows, _, at, grid = best
     record.sheet = name
     names = _header_names(grid, at)
@@ -258,7 +401,12 @@ def _detect_encoding(path: Path, label: str) -> tuple[str, str]:
 def csv_header(path: Path, source: Source, label: str) -> tuple[str, list[list[str]], int, int]:
     """(encoding, first rows, header row index, canonical columns recognised) of a CSV file."""
     encoding, text = _detect_encoding(path, label)
-    grid = list(csv.reader(io.StringIO("\n".join(text.splitlines()[:HEADER_SCAN_ROWS]))))
+    reader = csv.reader(io.StringIO("\n".join(text.splitlines()[:HEADER_SCAN_ROWS])))
+    try:
+        grid = list(reader)
+    except csv.Error:  # e.g. a field longer than the csv module's limit; its text is not shown
+        raise SourceFileError(label, f"第{reader.line_num}行无法按 CSV 读取,单元格过长或格式错误 "
+                                     f"(line {reader.line_num} cannot be read as CSV: an over-long or malformed field)") from None
     return encoding, grid, *_find_header(grid, source)
 
 
@@ -289,15 +437,37 @@ def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
             convert_options=pacsv.ConvertOptions(column_types={str(j): pa.string() for j in range(len(names))},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise SourceFileError(label, f"cannot parse as CSV ({encoding}): {exc}") from exc
+    except UnicodeDecodeError:
+        raise SourceFileError(label, f"不是有效的 {encoding} 文本 (not valid {encoding} text)") from None
+    except pa.ArrowInvalid:  # pyarrow's message quotes the row: the row is located here instead
+        line = _first_bad_line(path, encoding, at + 1, len(names))
+        where = f"第{line}行起" if line else ""
+        raise SourceFileError(label, f"{where}列数与表头不符或引号不配对 (from line {line or '?'}: a row with another "
+                                     f"number of columns than the header, or an unbalanced quote)") from None
     frame = table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None)
     frame = frame.astype("str").fillna("")
     frame.columns = range(len(names))
     return grid, at, names, frame
 
 
-def read_source(landing: Path, source: Source, database=None) -> tuple[pd.DataFrame, pd.DataFrame, list[FileRecord]]:
+def _first_bad_line(path: Path, encoding: str, skip: int, width: int) -> int | None:
+    """The line where the first record after ``skip`` lines has another number of fields than ``width`` (None
+    when none has): how a CSV parse error is located without quoting it."""
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        start = 1
+        try:
+            for record in reader:
+                if reader.line_num > skip and record and len(record) != width:
+                    return start
+                start = reader.line_num + 1
+        except csv.Error:
+            return start
+    return None
+
+
+def read_source(landing: Path, source: Source, database=None,
+                limits: ReaderLimits = ReaderLimits()) -> tuple[pd.DataFrame, pd.DataFrame, list[FileRecord]]:
     """Every file of one source, concatenated (or its database query, when ``database`` is given); a file
     that cannot be read is recorded with its error.
 
@@ -308,15 +478,14 @@ def read_source(landing: Path, source: Source, database=None) -> tuple[pd.DataFr
     if database is not None:
         return read_query(database, source)
     frames, skipped, records = [], [], []
-    for path in source_files(landing, source.name):
-        label = f"{source.name}/{path.name}"
+    for entry in source_entries(landing, source.name):
+        if entry.refused or entry.ignored:
+            records.append(_unread_record(entry.path, source, entry.label, error=entry.refused, ignored=entry.ignored))
+            continue
         try:
-            data, not_data, record = read_file(path, source, label)
+            data, not_data, record = read_file(entry.path, source, entry.label, limits)
         except SourceFileError as exc:
-            size, sha = file_digest(path)
-            record = FileRecord(source=source.name, file=label, size=size, sha256=sha,
-                                format=path.suffix.lower().lstrip("."), error=str(exc),
-                                missing_column=exc.column or "", modified=file_modified(path))
+            record = _unread_record(entry.path, source, entry.label, error=str(exc), missing_column=exc.column or "")
             data = not_data = None
         records.append(record)
         if data is not None:
@@ -325,6 +494,14 @@ def read_source(landing: Path, source: Source, database=None) -> tuple[pd.DataFr
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(META_COLUMNS))
     not_data = pd.concat(skipped, ignore_index=True) if skipped else pd.DataFrame(columns=[*META_COLUMNS, "_reason"])
     return data.fillna(""), not_data.fillna(""), records
+
+
+def _unread_record(path: Path, source: Source, label: str, **why) -> FileRecord:
+    """The record of an entry that was not read: its size and digest when it is a file of the landing folder."""
+    size, sha = file_digest(path) if path.is_file() and not path.is_symlink() else (0, "")
+    modified = file_modified(path) if path.exists() else ""
+    return FileRecord(source=source.name, file=label, size=size, sha256=sha, format=path.suffix.lower().lstrip("."),
+                      modified=modified, **why)
 
 
 # ---------------------------------------------------------------- databases

@@ -17,7 +17,7 @@ import openpyxl
 import pandas as pd
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from jingzhun import warehouse
 from jingzhun.exports import spreadsheet_safe
@@ -48,10 +48,10 @@ class ReviewError(ValueError):
     """A review workbook that cannot be imported; the message lists every problem."""
 
 
-def write_review_workbook(engine: Engine, out: Path) -> Path:
-    """The open flags for stewards, grouped by township and village (one row per flag)."""
-    with engine.connect() as conn:
-        frame = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.status == "open"), conn)
+def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
+    """The open flags for stewards, grouped by township and village (one row per flag). ``warehouse_db`` may be
+    the publish transaction's connection, so the workbook is written before that transaction commits."""
+    frame = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.status == "open"), warehouse_db)
     frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(RULE_TITLES),
                          direction_title=frame["direction"].map(DIRECTION_TITLES), decision="", note="")
     frame = frame.sort_values(["township_code", "village_code", "rule_code", "household_id", "id_number"])

@@ -8,11 +8,16 @@ file, production is PostgreSQL (``postgresql+psycopg://``). Only
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import io
 import json
 import os
 import signal
 import socket
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +26,10 @@ import pandas as pd
 from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text, case,
                         create_engine, delete, func, insert, select, update)
 
+from sqlalchemy.engine import make_url
+
 from jingzhun.contract import SOURCES, Source
+from jingzhun.privacy import SafeError
 
 metadata = MetaData()
 
@@ -51,6 +59,7 @@ run_files = Table(
     Column("encoding", String(16)), Column("sheet", Text), Column("header_row", Integer),
     Column("rows_read", Integer), Column("rows_not_data", Integer), Column("columns", Text), Column("error", Text),
     Column("modified", DateTime(timezone=True)), Column("missing_column", String(64)),
+    Column("ignored", Text),   # why an entry of the source folder was not read
 )
 
 validation_results = Table(  # the quality gate: one row per source and expectation of a run
@@ -95,6 +104,7 @@ flags = Table(
     Column("first_seen_run", String(40), nullable=False),
     Column("last_seen_run", String(40), nullable=False),
     Column("resolved_run", String(40)),
+    Column("opened_run", String(40)),  # the run that raised it first or opened it again: decisions bind to it
 )
 
 run_rules = Table(
@@ -179,8 +189,22 @@ def default_url(work_dir: Path) -> str:
 
 def resolve_url(url: str | None, work_dir: str | Path) -> str:
     """The warehouse a run writes to: the URL given, else ``JINGZHUN_WAREHOUSE`` (how a deployment's worker
-    is pointed at production), else the embedded file under the work folder."""
-    return url or os.environ.get("JINGZHUN_WAREHOUSE") or default_url(Path(work_dir))
+    is pointed at production), else the embedded file under the work folder; without its password
+    (:func:`without_password`), so that what is passed on, printed or stored never holds it."""
+    return without_password(url or os.environ.get("JINGZHUN_WAREHOUSE") or default_url(Path(work_dir)))
+
+
+PASSWORD_VARIABLE = "JINGZHUN_WAREHOUSE_PASSWORD"
+
+
+def without_password(url: str) -> str:
+    """``url`` without its password, which is kept in this process's environment (``JINGZHUN_WAREHOUSE_PASSWORD``)
+    for :func:`connect` to use: a password is never a flow parameter, a log line or a run record."""
+    parsed = make_url(url)
+    if parsed.password is None:
+        return url
+    os.environ[PASSWORD_VARIABLE] = str(parsed.password)
+    return parsed.set(password=None).render_as_string(hide_password=False)
 
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "sql" / "migrations"
@@ -191,9 +215,13 @@ def connect(url: str) -> Engine:
     from alembic import command
     from alembic.config import Config
 
+    url = without_password(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True)
+    parsed = make_url(url)
+    if parsed.password is None and os.environ.get(PASSWORD_VARIABLE) and not url.startswith("sqlite"):
+        parsed = parsed.set(password=os.environ[PASSWORD_VARIABLE])
+    engine = create_engine(parsed, future=True, hide_parameters=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
@@ -214,17 +242,37 @@ def bulk_insert(conn, table: Table, frame: pd.DataFrame) -> int:
     if loose_ints:  # counts with missing values arrive as floats or objects: write 3, not 3.0
         frame = frame.assign(**{c: pd.to_numeric(frame[c], errors="raise").astype("Int64") for c in loose_ints})
     if conn.dialect.name == "postgresql":
+        _refuse_unstorable(table, frame)
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", quoting=csv.QUOTE_MINIMAL)
+        frame.to_csv(buffer, index=False, header=False, na_rep=COPY_NULL, quoting=csv.QUOTE_MINIMAL)
         names = ", ".join(f'"{c}"' for c in cols)
         with conn.connection.cursor() as cur:
-            with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')') as copy:
+            with cur.copy(f"COPY \"{table.name}\" ({names}) FROM STDIN WITH (FORMAT csv, NULL E'\\x1f')") as copy:
                 copy.write(buffer.getvalue())
         return len(frame)
     sql = sqlite_insert_sql(table, cols)
     for rows in sqlite_rows(frame, table):
         conn.exec_driver_sql(sql, rows)
     return len(frame)
+
+
+# COPY's NULL marker: a control character, which staging removes from every text value and JSON escapes, so
+# that no value a department sent (``\N`` as a household number, say) is ever read as NULL.
+COPY_NULL = "\x1f"
+
+
+class UnstorableValue(SafeError):
+    """A value no warehouse can store (a NUL, or COPY's NULL marker) reached a load: a bug upstream of it."""
+
+
+def _refuse_unstorable(table: Table, frame: pd.DataFrame) -> None:
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            text = values.dropna().astype("str")
+            if text.str.contains("[\x00\x1f]", regex=True).any():
+                raise UnstorableValue(f"{table.name}.{name}: a value holds a NUL or a unit separator, which the "
+                                      f"warehouse cannot store; staging should have removed it")
 
 
 SQLITE_SLICE_ROWS = 100_000
@@ -262,8 +310,67 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class WarehouseBusy(SafeError):
+    """Another run holds the warehouse: this one did nothing."""
+
+
+LOCK_NAME = "jingzhun-run"
+
+
+@contextmanager
+def run_lock(engine: Engine, wait_seconds: float = 0.0):
+    """One run at a time per warehouse: a PostgreSQL session advisory lock held on a connection of its own (the
+    server releases it if this process dies), or an exclusive ``flock`` on ``<file>.lock`` beside the embedded
+    SQLite file (the kernel releases it likewise). Waits up to ``wait_seconds``, then raises
+    :class:`WarehouseBusy` naming the run that holds it."""
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    if engine.dialect.name == "postgresql":
+        key = _lock_key()
+        conn = engine.connect()
+        try:
+            while not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar():
+                _wait_or_refuse(engine, deadline)
+            conn.commit()
+            yield
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock_all()")
+            conn.close()
+        return
+    path = Path(str(engine.url.database) + ".lock")
+    with open(path, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                _wait_or_refuse(engine, deadline)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_key() -> int:
+    """The advisory lock's 63-bit key, the same for every jingzhun process on a database."""
+    return int.from_bytes(hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big") >> 1
+
+
+def _wait_or_refuse(engine: Engine, deadline: float) -> None:
+    if time.monotonic() < deadline:
+        time.sleep(1.0)
+        return
+    with engine.connect() as conn:
+        holder = conn.execute(select(runs.c.run_id, runs.c.started_at, runs.c.host).where(runs.c.status == "running")
+                              .order_by(runs.c.started_at.desc()).limit(1)).first()
+    who = f" (run {holder.run_id}, started {holder.started_at:%Y-%m-%d %H:%M} on {holder.host})" if holder else ""
+    raise WarehouseBusy(f"另一个运行正在使用该数据仓库,本次未做任何改动 (another run holds the warehouse{who}; "
+                        f"nothing was done: run again when it has finished)")
+
+
 def start_run(engine: Engine, run_id: str, as_of, landing: str, region: str | None, parameters: dict) -> list[str]:
-    """Record a run as running; first mark runs of this host whose process is gone as failed. Returns those."""
+    """Record a run as running, inside :func:`run_lock`; first mark runs whose process is gone as failed (with
+    the lock held, every run still marked running is one whose process died). Returns those."""
     interrupted = _interrupted_runs(engine)
     with engine.begin() as conn:
         for old in interrupted:
@@ -288,19 +395,8 @@ def snapshot_rows(engine: Engine) -> dict[str, int]:
 
 def _interrupted_runs(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        running = conn.execute(select(runs.c.run_id, runs.c.pid).where(
-            runs.c.status == "running", runs.c.host == socket.gethostname())).all()
-    return [run_id for run_id, pid in running if pid is None or not _alive(pid)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        running = conn.execute(select(runs.c.run_id).where(runs.c.status == "running")).scalars().all()
+    return list(running)
 
 
 def finish_run(engine: Engine, run_id: str, status: str, timings: dict | None = None,
@@ -320,15 +416,18 @@ class AuditError(RuntimeError):
 def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame,
             registers: dict[str, pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
             scope: Scope | None, villages: pd.DataFrame | None = None,
-            validation: pd.DataFrame | None = None) -> None:
+            validation: pd.DataFrame | None = None, before_commit: Callable | None = None) -> None:
     """Write the run's flags to staging, audit them, and publish everything in one transaction.
 
     A crash or failed audit anywhere rolls the whole transaction back: the published registers and
     flags stay as the previous run left them. A register not loaded tonight keeps its previous
-    snapshot; flags of rules not evaluated keep their state.
+    snapshot; flags of rules not evaluated keep their state. ``before_commit(conn)`` writes what must exist
+    with the published state (the review workbook): if it fails, nothing is published.
     """
     staged = raised.assign(run_id=run_id, flag_key=flag_keys(raised), evidence_hash=evidence_hashes(raised))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # a second line behind run_lock: publishes never interleave
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_lock_key() ^ 1})")
         bulk_insert(conn, run_files, files.assign(run_id=run_id))
         bulk_insert(conn, quarantine, quarantined.assign(run_id=run_id))
         bulk_insert(conn, run_rules, rules.assign(run_id=run_id))
@@ -346,6 +445,8 @@ def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.Da
         conn.execute(delete(wap_flags).where(wap_flags.c.run_id == run_id))
         if villages is not None:
             bulk_insert(conn, village_indicators, villages.assign(run_id=run_id))
+        if before_commit is not None:
+            before_commit(conn)
 
 
 def audit(conn, run_id: str, expected: int, rules: pd.DataFrame) -> None:
@@ -400,7 +501,8 @@ def _digest(text: pd.Series) -> pd.Series:
 
 
 FLAG_STATE = ["flag_key", "rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
-              "evidence", "evidence_text", "evidence_hash", "status", "first_seen_run", "last_seen_run", "resolved_run"]
+              "evidence", "evidence_text", "evidence_hash", "status", "first_seen_run", "last_seen_run", "resolved_run",
+              "opened_run"]
 
 
 @dataclass(frozen=True)
@@ -435,13 +537,15 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
     new = raised.set_index("flag_key")
     seen = new.index.intersection(old.index)
     fresh = new.loc[new.index.difference(old.index)].assign(
-        status="open", first_seen_run=run_id, last_seen_run=run_id, resolved_run=None)
+        status="open", first_seen_run=run_id, last_seen_run=run_id, resolved_run=None, opened_run=run_id)
     was = old.loc[seen, "status"]
     same_evidence = old.loc[seen, "evidence_hash"].eq(new.loc[seen, "evidence_hash"])
     still_dismissed = was.eq("dismissed") & same_evidence
     status = was.mask(was.isin(["resolved", "dismissed"]), "open").mask(still_dismissed, "dismissed")
+    reopened = was.isin(["resolved", "dismissed"]) & status.eq("open")
+    opened = old.loc[seen, "opened_run"].fillna(old.loc[seen, "first_seen_run"]).mask(reopened, run_id)
     again = new.loc[seen].assign(first_seen_run=old.loc[seen, "first_seen_run"], last_seen_run=run_id,
-                                 status=status, resolved_run=None)
+                                 status=status, resolved_run=None, opened_run=opened)
     evidence_cols = ["evidence", "evidence_text", "evidence_hash"]
     again.loc[still_dismissed, evidence_cols] = old.loc[still_dismissed[still_dismissed].index, evidence_cols]
     rest = old.loc[old.index.difference(new.index)].copy()

@@ -35,6 +35,12 @@ class Staged:
     quarantine: pd.DataFrame
 
     @property
+    def cleaned(self) -> dict[str, int]:
+        """Per column, how many values had control or invisible characters removed (a recorded normalisation)."""
+        suffix = f"{CHECK_MARK}cleaned"
+        return {c.removesuffix(suffix): int(self.checked[c].sum()) for c in self.checked.columns if c.endswith(suffix)}
+
+    @property
     def rows(self) -> pd.DataFrame:
         """One row per usable source row, without the gate's helper columns."""
         return usable_rows(self.checked)
@@ -53,11 +59,17 @@ def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[p
     for col in source.columns:
         if col.name not in raw.columns:
             continue
-        values = raw[col.name].astype("str").fillna("")
+        values, cleaned = nz.strip_invisible(raw[col.name])
+        if cleaned.any():  # a normalisation, recorded: the quality gate counts these rows
+            out[f"{col.name}{CHECK_MARK}cleaned"] = cleaned
         if col.required and col.kind != "id":
             reasons = _append(reasons, values.str.strip().eq(""), f"必填字段为空 (required value missing): {col.name}")
         typed, bad = _cast(values, col, policy, out)
         out[col.name] = typed
+        if col.stored_chars is not None:  # the warehouse's column is this wide: a longer value cannot be stored
+            too_long = typed.astype("str").str.len().gt(col.stored_chars).fillna(False).astype(bool)
+            reasons = _append(reasons, too_long,
+                              f"值超过{col.stored_chars}个字符 (longer than {col.stored_chars} characters) in {col.name}")
         if col.kind == "vocab":   # the code as sent (spaces and width folded), for the gate's value-set check
             code = nz.squeeze(values)
             out[f"{col.name}{CHECK_MARK}code"] = code.where(code.ne(""), None)
@@ -134,7 +146,7 @@ def stg_public_security__vehicles(raw: pd.DataFrame, policy: Policy) -> Staged:
     """One row per registered vehicle, with its GA 802 class code (``vehicle_class``)."""
     def classify(typed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.Series]:
         text = nz.fold_width(typed["vehicle_type"]).str.replace(r"\s+", "", regex=True).str.upper()
-        code = text.where(text.str.fullmatch(r"[A-Z]\d{2}"), text.map(policy.vehicle_type_names))
+        code = text.where(text.str.fullmatch(r"[A-Z][0-9]{2}"), text.map(policy.vehicle_type_names))
         unknown = code.isna()
         typed = typed.assign(vehicle_class=code.astype("str"),
                              **{f"vehicle_type{CHECK_MARK}unreadable": typed["vehicle_type"].where(unknown, None)})

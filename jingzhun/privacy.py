@@ -1,0 +1,122 @@
+"""What a run may say about itself: locations, never cells.
+
+A county's registers hold the identity numbers and names of its whole rural population. They may live in
+exactly three places: the warehouse's data tables (registers, flags, quarantine, decisions), the run folder's
+data files, and the workbooks written for stewards. Everything else a run leaves (log lines, exception and
+state messages, flow parameters, Prefect artifacts, the run-record tables ``runs``, ``run_files``,
+``run_rules`` and ``validation_results``) speaks of files, rows and columns only.
+
+This module owns that promise:
+
+* :class:`SafeError`: the base of every error jingzhun raises on purpose. Its message is built from
+  locations (file, row, column, limits), never from a value read from a department's file.
+* :func:`describe`: the text of any exception that may be shown or stored. A :class:`SafeError` says its
+  message; anything else (a library error, whose message may quote a row) is named by its type and the line
+  of code it came from, nothing more.
+* :func:`contained`: the same at a step's boundary: whatever a step raises leaves it as a :class:`StepFailed`
+  with that description and no chained cause, so neither Prefect's state message nor its traceback holds a
+  cell.
+* :func:`install_log_masking`: the second line of defence. Every log record, of any library, has anything
+  shaped like an identity number masked before a handler sees it (console, file or the Prefect API).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import traceback
+from pathlib import Path
+
+# Anything shaped like a resident identity number (15 to 18 digits of any script, the last possibly X),
+# standing alone: the second line of defence masks these in every log record.
+ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8,11}([\dXx])(?![0-9A-Za-z])")
+
+
+def mask_id_shaped(text: str) -> str:
+    """``text`` with every identity-number-shaped run shown as its first 6 characters, stars and its last."""
+    return ID_SHAPED.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 7) + m.group(2), text)
+
+
+class SafeError(Exception):
+    """An error whose message names locations (file, row, column, a limit), never a value of the data."""
+
+
+class StepFailed(SafeError):
+    """A step of the run raised something unexpected; the message says which step and source, and where in
+    the code, not what the data said."""
+
+    def __init__(self, step: str, source: str | None, cause: str):
+        self.step, self.source = step, source
+        where = f"{step} of {source}" if source else step
+        super().__init__(f"{where} failed: {cause}")
+
+
+def describe(exc: BaseException) -> str:
+    """The text of ``exc`` that may be logged, stored or shown: a :class:`SafeError`'s message; for anything
+    else its type and the line of jingzhun's code (or else the library's) it was raised from."""
+    if isinstance(exc, SafeError):
+        return mask_id_shaped(str(exc))
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    ours = [f for f in frames if _is_ours(f.filename)]
+    frame = (ours or frames or [None])[-1]
+    where = f" at {Path(frame.filename).name}:{frame.lineno} in {frame.name}" if frame else ""
+    return f"{type(exc).__name__}{where} (details withheld: they may quote the data)"
+
+
+_OUR_FOLDERS = ("jingzhun", "flows", "transforms", "expectations")
+
+
+def _is_ours(filename: str) -> bool:
+    parts = Path(filename).parts
+    return "site-packages" not in parts and any(p in _OUR_FOLDERS for p in parts[-3:-1])
+
+
+def contained(step: str, source_of=None):
+    """Decorate a step so that any exception but a :class:`SafeError` leaves it as a :class:`StepFailed`
+    (``source_of(*args, **kwargs)`` names the source, when the step has one), raised outside the handler so
+    the original exception, whose message may quote a row, is not chained to it."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except SafeError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every other error is described, never quoted
+                failure = StepFailed(step, source_of(*args, **kwargs) if source_of else None, describe(exc))
+            raise failure
+        return run
+    return wrap
+
+
+_installed = False
+
+
+def install_log_masking() -> None:
+    """Mask identity-number-shaped text in every log record from now on (idempotent).
+
+    A record factory, not a handler filter: it sees the records of every logger, including Prefect's
+    handlers that ship logs to its API, and it renders the exception text (traceback) masked too.
+    """
+    global _installed
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+    formatter = logging.Formatter()
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not lose the record
+            message = str(record.msg)
+        masked = mask_id_shaped(message)
+        if masked != message or record.args:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = mask_id_shaped(formatter.formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _installed = True
