@@ -18,10 +18,12 @@ from flows import steps
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import load_database_sources
-from jingzhun.privacy import describe
+from jingzhun.policy import PolicyError, load_policy
+from jingzhun.privacy import describe, install_log_masking
 from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
+install_log_masking()  # a worker started by a deployment masks identity numbers in its logs too
 
 
 def work_folder(work_dir: str | None) -> str:
@@ -47,6 +49,9 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     inside ``scope``. Ends Completed, named "Partially loaded" when a source failed or was blocked."""
     logger = get_run_logger()
     as_of = as_of or date.today()
+    policy = load_policy(config)  # the whole policy file checked before any work (PolicyError names the key)
+    if not any(year <= as_of.year for year in policy.income_line):
+        raise PolicyError(f"as_of {as_of}: the policy has no income_line for {as_of.year} or earlier")
     work_dir = work_folder(work_dir)
     run_id = f"{as_of:%Y%m%d}-{uuid.uuid4().hex[:8]}"
     run_dir = str(Path(work_dir) / "runs" / run_id)

@@ -30,10 +30,56 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+REGION_PATTERN = r"[0-9]{2}([0-9]{2}([0-9]{2}([0-9]{3}([0-9]{3})?)?)?)?"
+EARLIEST_AS_OF = date(2000, 1, 1)
+
+
+def check_run_args(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``jingzhun run``'s parameters (None: nothing), found in well under a second, before
+    any server starts or any file is read. Each problem names its parameter or key."""
+    import re
+
+    from jingzhun.contract import SOURCES
+    from jingzhun.landing import load_database_sources
+    from jingzhun.policy import PolicyError, load_policy
+
+    problems = []
+    try:
+        policy = load_policy(args.config)
+    except PolicyError as exc:
+        problems.append(f"--config {exc}")
+        policy = None
+    latest = date.today().replace(year=date.today().year + 1)
+    if not EARLIEST_AS_OF <= args.as_of <= latest:
+        problems.append(f"--as-of {args.as_of}: must lie between {EARLIEST_AS_OF} and {latest}")
+    elif policy is not None and not any(year <= args.as_of.year for year in policy.income_line):
+        problems.append(f"--as-of {args.as_of}: the policy has no income_line for {args.as_of.year} or earlier")
+    if args.region is not None and not re.fullmatch(REGION_PATTERN, args.region):
+        problems.append(f"--region {args.region!r}: a division code prefix of 2, 4, 6, 9 or 12 digits")
+    unknown = sorted(set(_listed(args.sources) or ()) - set(SOURCES))
+    if unknown:
+        problems.append(f"--sources: unknown {', '.join(unknown)} (known: {', '.join(SOURCES)})")
+    try:
+        databases = load_database_sources(args.sources_config)
+    except Exception as exc:  # noqa: BLE001 - a deployment file's own problem, named by its message
+        problems.append(f"--sources-config {exc}")
+        databases = {}
+    landing = Path(args.landing)
+    if not landing.is_dir():
+        problems.append(f"--landing {landing}: no such folder")
+    elif not databases and not any((landing / name).is_dir() for name in SOURCES):
+        problems.append(f"--landing {landing}: holds none of the source folders ({', '.join(SOURCES)})")
+    return "; ".join(problems) or None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    problem = check_run_args(args)
+    if problem:
+        print(f"refused: {problem}", file=sys.stderr)
+        return 2
     common = dict(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of, config=args.config,
                   dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config)
-    if args.region or args.households or args.sources:  # an ad-hoc reconciliation: its scope is checked first
+    if args.region is not None or args.households or args.sources:  # a reconciliation: its scope is checked first
         from prefect.exceptions import ParameterTypeError
 
         from flows.reconcile import UnknownScope, reconcile
@@ -199,13 +245,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+EXIT_BUSY = 4  # another run holds the warehouse
+
+
 def main(argv: list[str] | None = None) -> int:
+    from jingzhun.privacy import SafeError, install_log_masking
+
+    install_log_masking()
     args = parser().parse_args(argv)
-    if getattr(args, "warehouse", "unset") is None:
+    if hasattr(args, "warehouse"):
         from jingzhun import warehouse
 
-        args.warehouse = warehouse.default_url(WORK_DIR)
-    return args.func(args)
+        args.warehouse = warehouse.resolve_url(args.warehouse, WORK_DIR)  # its password never goes further
+    try:
+        return args.func(args)
+    except SafeError as exc:
+        from jingzhun.warehouse import WarehouseBusy
+
+        print(f"refused: {exc}" if isinstance(exc, WarehouseBusy) else f"failed: {exc}", file=sys.stderr)
+        return EXIT_BUSY if isinstance(exc, WarehouseBusy) else 1
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from datetime import date
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from jingzhun.privacy import SafeError
 
 
 class Vocabulary(BaseModel):
@@ -91,15 +93,16 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    income_line: dict[int, float] = {2016: 3000, 2017: 3335, 2018: 3535, 2019: 3747, 2020: 4000}
-    referral_income: float = 3500
-    large_medical_expense: float = 10000
+    income_line: dict[int, float] = Field(default={2016: 3000, 2017: 3335, 2018: 3535, 2019: 3747, 2020: 4000},
+                                          min_length=1)
+    referral_income: float = Field(3500, ge=0)
+    large_medical_expense: float = Field(10000, ge=0)
     car_class_prefixes: tuple[str, ...] = ("K", "H1", "H2", "H3", "H4")
     exempt_class_prefixes: tuple[str, ...] = ("H5", "N", "M", "T")
     vehicle_type_names: dict[str, str] = Field(default_factory=lambda: dict(_VEHICLE_TYPE_NAMES))
     blocking_cadre_positions: tuple[str, ...] = ("村党支部书记", "村委会主任", "副书记", "副主任", "文书")
-    compulsory_age_min: int = 6
-    compulsory_age_max: int = 15
+    compulsory_age_min: int = Field(6, ge=0)
+    compulsory_age_max: int = Field(15, ge=0)
     removable_property_natures: tuple[str, ...] = ("商品房",)
     removable_property_usages: tuple[str, ...] = ("住宅", "商业", "办公")
     # documented for stewards; the rule raises only on removable_property_natures
@@ -109,17 +112,27 @@ class Policy(BaseModel):
     incapacity_levels: tuple[str, ...] = ("完全丧失", "部分丧失")
     unsafe_housing_grades: tuple[str, ...] = ("C", "D")
     safe_housing_grades: tuple[str, ...] = ("A", "B")
-    publicity_show_first: int = 2   # 公示: characters of an identity number shown at the start
-    publicity_show_last: int = 3    # and at the end
+    # 公示: characters of an identity number shown at the start and at the end; the birth date in the middle
+    # (characters 7 to 14) is always hidden
+    publicity_show_first: int = Field(2, ge=0, le=6)
+    publicity_show_last: int = Field(3, ge=0, le=4)
     # the quality gate (expectations/): source-level thresholds and plausible date ranges
-    stale_after_days: int = 7             # a file older than this (at the run's as_of) blocks its source
-    max_shrink_share: float = 0.20        # a register shrinking by more than this against its last snapshot is blocked
-    max_invalid_id_share: float = 0.05    # a source with a larger share of invalid identity numbers is blocked
+    stale_after_days: int = Field(7, ge=0)        # a file older than this (at the run's as_of) blocks its source
+    max_shrink_share: float = Field(0.20, ge=0, le=1)      # shrinking by more than this against the last snapshot blocks
+    max_invalid_id_share: float = Field(0.05, ge=0, le=1)  # a larger share of invalid identity numbers blocks
     earliest_date: date = date(1900, 1, 1)
     earliest_appraisal: date = date(2000, 1, 1)   # rural housing-safety appraisals began after 2000
     dates_may_be_future: tuple[str, ...] = ("social_assistance.end_date",)  # source.column
     vocab: Vocabulary = Vocabulary()
     limits: ReaderLimits = ReaderLimits()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Policy":
+        if self.compulsory_age_min > self.compulsory_age_max:
+            raise ValueError("compulsory_age_min is above compulsory_age_max")
+        if any(v <= 0 for v in self.income_line.values()):
+            raise ValueError("income_line: every poverty line must be above 0")
+        return self
 
     def income_line_for(self, as_of: date) -> float:
         """The poverty line of ``as_of``'s year: the latest year on or before it."""
@@ -146,13 +159,28 @@ _VEHICLE_TYPE_NAMES: dict[str, str] = {
 }
 
 
+class PolicyError(SafeError):
+    """A policy file that cannot be used; the message names the file and every key at fault."""
+
+
 def load_policy(path: str | Path | None = None) -> Policy:
-    """The default policy, with the fields of a YAML or JSON file laid over it."""
+    """The default policy, with the fields of a YAML or JSON file laid over it. Every field is checked (unknown
+    keys, types, ranges) before anything runs; :class:`PolicyError` names each key at fault."""
     if path is None:
         return Policy()
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: 配置文件不存在 (no such policy file)") from None
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        raise PolicyError(f"{path}: 无法读取配置文件 (not a readable YAML or JSON file: {type(exc).__name__})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a policy file must be a mapping of fields")
-    return Policy.model_validate({**Policy().model_dump(), **data})
+        raise PolicyError(f"{path}: a policy file must be a mapping of fields")
+    try:
+        return Policy.model_validate({**Policy().model_dump(), **data})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: "
+                    + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"]) for e in exc.errors()]
+        raise PolicyError(f"{path}: 配置有误 (invalid policy): " + "; ".join(problems)) from None

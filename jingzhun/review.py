@@ -17,7 +17,7 @@ import openpyxl
 import pandas as pd
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from jingzhun import warehouse
 from jingzhun.exports import spreadsheet_safe
@@ -29,8 +29,9 @@ COLUMNS = [  # (header, source column, width)
     ("乡镇", "township_code", 12), ("村", "village_code", 14), ("规则", "rule_title", 22), ("方向", "direction_title", 8),
     ("户编号", "household_id", 22), ("户号", "hukou_household_id", 18), ("身份证号", "id_number", 20),
     ("证据", "evidence_text", 70), ("决定", "decision", 10), ("备注", "note", 30),
-    ("标识", "flag_key", 10), ("证据摘要", "evidence_hash", 10),
+    ("标识", "flag_key", 10), ("证据摘要", "evidence_hash", 10), ("状态标记", "state_token", 10),
 ]
+KEY_COLUMNS = ("标识", "证据摘要", "状态标记")  # hidden: which flag, the evidence seen, the flag's state then
 HEADERS = [c[0] for c in COLUMNS]
 RULE_TITLES = {
     "RM_CAR": "有车(识别时已有)", "RV_CAR_ACQUIRED": "有车(识别后购置)", "RM_PROPERTY": "有商品房",
@@ -52,6 +53,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
     """The open flags for stewards, grouped by township and village (one row per flag). ``warehouse_db`` may be
     the publish transaction's connection, so the workbook is written before that transaction commits."""
     frame = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.status == "open"), warehouse_db)
+    frame["state_token"] = state_tokens(frame, latest_reviews(warehouse_db))
     frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(RULE_TITLES),
                          direction_title=frame["direction"].map(DIRECTION_TITLES), decision="", note="")
     frame = frame.sort_values(["township_code", "village_code", "rule_code", "household_id", "id_number"])
@@ -73,7 +75,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
     choice.add(f"{decision_col}2:{decision_col}{max(last, 2)}")
     for i, (_, _, width) in enumerate(COLUMNS, start=1):
         ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = width
-    for col in ("标识", "证据摘要"):
+    for col in KEY_COLUMNS:
         ws.column_dimensions[openpyxl.utils.get_column_letter(HEADERS.index(col) + 1)].hidden = True
     for row in ws.iter_rows(min_row=2, min_col=HEADERS.index("证据") + 1, max_col=HEADERS.index("证据") + 1):
         row[0].alignment = Alignment(wrap_text=True, vertical="top")
@@ -89,52 +91,86 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
     return out
 
 
+def latest_reviews(warehouse_db: Engine | Connection) -> pd.DataFrame:
+    """One row per flag that has a decision: its latest decision (review id, decision, note, reviewer, when)."""
+    r = warehouse.reviews.c
+    latest = select(r.flag_key, func.max(r.review_id).label("review_id")).group_by(r.flag_key).subquery()
+    query = select(r.flag_key, r.review_id, r.decision, r.note, r.reviewer, r.decided_at).join(
+        latest, r.review_id == latest.c.review_id)
+    return pd.read_sql(query, warehouse_db).set_index("flag_key")
+
+
+def state_tokens(flags: pd.DataFrame, latest: pd.DataFrame) -> pd.Series:
+    """What a decision is bound to: the flag's status, the run that (re)opened it and its latest decision. Any
+    of them changing after the workbook was written (resolved, opened again, decided by someone) changes it."""
+    review = flags["flag_key"].map(latest["review_id"]).fillna(0).astype("int64").astype("str")
+    opened = flags["opened_run"].fillna(flags["first_seen_run"]).astype("str")
+    return flags["status"].astype("str") + "|" + opened + "|" + review
+
+
 def read_decisions(path: Path) -> pd.DataFrame:
     """The decided rows of a review workbook, after checking every cell; raises ReviewError."""
     try:
         wb = openpyxl.load_workbook(path, data_only=False)
     except Exception as exc:
-        raise ReviewError(f"{path.name}: not a readable workbook ({type(exc).__name__})") from exc
+        raise ReviewError(f"{path.name}: not a readable workbook ({type(exc).__name__})") from None
+    problems = [f"工作表“{ws.title}” {c.coordinate}: 含公式 (formula)" for ws in wb.worksheets for row in ws.iter_rows()
+                for c in row if c.data_type == "f" or (isinstance(c.value, str) and c.value.startswith("="))]
+    problems += [f"定义的名称 (defined name) {name}: 工作簿不得含公式或名称 (no formulas or names allowed)"
+                 for name in wb.defined_names]
+    problems += [f"工作表“{ws.title}” 定义的名称 (defined name) {name}" for ws in wb.worksheets for name in ws.defined_names]
+    if getattr(wb, "_external_links", None):
+        problems.append("工作簿含外部链接 (external links)")
     if SHEET not in wb.sheetnames:
-        raise ReviewError(f"{path.name}: no sheet named {SHEET}")
+        raise ReviewError(f"{path.name}: 未导入,没有名为“{SHEET}”的工作表 (nothing imported: no sheet named {SHEET})")
     ws = wb[SHEET]
-    problems = [f"{c.coordinate}: 含公式 (formula) {str(c.value)[:40]}" for row in ws.iter_rows() for c in row
-                if c.data_type == "f" or (isinstance(c.value, str) and c.value.startswith("="))]
     header = [c.value for c in ws[1]][:len(HEADERS)]
     if header != HEADERS:
-        problems.append(f"表头不符 (header differs): {header}")
-    rows = [[c.value for c in r[:len(HEADERS)]] for r in ws.iter_rows(min_row=2)]
+        missing = [h for h in HEADERS if h not in header]
+        raise ReviewError(f"{path.name}: 未导入,表头不符,请使用系统导出的核实清单,不要删除或移动列 (nothing imported: the "
+                          f"header differs from the exported workbook" + (f"; missing columns: {', '.join(missing)}"
+                                                                          if missing else "") + ")")
+    rows = [[c.value for c in r[:len(HEADERS)]] + [None] * (len(HEADERS) - len(r)) for r in ws.iter_rows(min_row=2)]
     frame = pd.DataFrame(rows, columns=HEADERS).fillna("").astype("str")
     frame["_row"] = range(2, len(frame) + 2)
-    for col in ("决定", "备注", "标识", "证据摘要"):
+    for col in ("决定", "备注", *KEY_COLUMNS):
         frame[col] = frame[col].str.strip()
     unknown = frame[~frame["决定"].isin([*DECISIONS, ""])]
     problems += [f"第{r}行: 未知决定 {v!r} (use 确认/驳回/待核实)" for r, v in zip(unknown["_row"], unknown["决定"])]
     no_reason = frame[frame["决定"].eq("驳回") & frame["备注"].eq("")]
     problems += [f"第{r}行: 驳回须在备注中说明理由 (a dismissal needs a note)" for r in no_reason["_row"]]
+    no_key = frame[frame["决定"].ne("") & frame[list(KEY_COLUMNS)].eq("").any(axis=1)]
+    problems += [f"第{r}行: 隐藏的标识列为空 (the hidden key columns are empty)" for r in no_key["_row"]]
     if problems:
         raise ReviewError(f"{path.name}: 未导入,工作簿有问题 (nothing imported):\n  " + "\n  ".join(problems))
     return frame[frame["决定"].ne("")]
 
 
 def import_review(engine: Engine, path: Path, reviewer: str | None = None) -> dict[str, int]:
-    """Store a steward's decisions (who, when, why) and set the flags' states, all or nothing."""
+    """Store a steward's decisions (who, when, why) and set the flags' states, all or nothing.
+
+    Every decision is bound to the flag's state when the workbook was written (:func:`state_tokens`) and to
+    the evidence then: a flag resolved, opened again or decided by someone else since rejects the workbook,
+    naming the row. The same workbook imported again is a no-op that says so (``{"already imported": n}``).
+    """
     path = Path(path)
     decided = read_decisions(path)
-    with engine.connect() as conn:
-        current = pd.read_sql(select(warehouse.flags.c.flag_key, warehouse.flags.c.evidence_hash), conn)
-    known = decided.merge(current, left_on="标识", right_on="flag_key", how="left")
-    problems = [f"第{r}行: 未知标识 (unknown flag) {k!r}" for r, k in zip(known["_row"], known["标识"])
-                if pd.isna(k) or k not in set(current["flag_key"])]
-    changed = known[known["flag_key"].notna() & known["evidence_hash"].ne(known["证据摘要"])]
-    problems += [f"第{r}行: 证据已变化,请重新导出核实清单 (evidence changed since the workbook was written)"
-                 for r in changed["_row"]]
-    if problems:
-        raise ReviewError(f"{path.name}: 未导入 (nothing imported):\n  " + "\n  ".join(problems))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    who = reviewer or getpass.getuser()
-    when = warehouse.now()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # two imports at once are taken one after the other
+            conn.exec_driver_sql("LOCK TABLE reviews IN SHARE ROW EXCLUSIVE MODE")
+        earlier = conn.execute(select(func.count()).select_from(warehouse.reviews)
+                               .where(warehouse.reviews.c.workbook_sha256 == digest)).scalar()
+        if earlier:
+            return {"already imported": int(earlier)}
+        current = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.flag_key.in_(decided["标识"].tolist())), conn)
+        latest = latest_reviews(conn)
+        current = current.assign(state_token=state_tokens(current, latest)).set_index("flag_key")
+        problems = _stale_rows(decided, current, latest)
+        if problems:
+            raise ReviewError(f"{path.name}: 未导入 (nothing imported):\n  " + "\n  ".join(problems))
+        who = reviewer or getpass.getuser()
+        when = warehouse.now()
         conn.execute(insert(warehouse.reviews), [
             {"flag_key": k, "decision": d, "note": n, "reviewer": who, "decided_at": when, "evidence_hash": h,
              "workbook": path.name, "workbook_sha256": digest}
@@ -144,6 +180,34 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None) -> di
             if keys:
                 conn.execute(update(warehouse.flags).where(warehouse.flags.c.flag_key.in_(keys)).values(status=status))
     return decided["决定"].value_counts().to_dict()
+
+
+def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFrame) -> list[str]:
+    """Rows whose flag is unknown, or changed since the workbook was written, each named with what changed."""
+    problems = []
+    for row, key, evidence, token in zip(decided["_row"], decided["标识"], decided["证据摘要"], decided["状态标记"]):
+        if key not in current.index:
+            problems.append(f"第{row}行: 未知标识 (unknown flag) {key!r}")
+            continue
+        flag = current.loc[key]
+        if flag["evidence_hash"] != evidence:
+            problems.append(f"第{row}行: 证据已变化,请重新导出核实清单 (evidence changed since the workbook was written)")
+        elif flag["state_token"] != token:
+            status, opened, review = token.split("|") if token.count("|") == 2 else ("?", "?", "?")
+            if flag["status"] != "open":
+                what = f"已{STATUS_TITLES.get(flag['status'], flag['status'])} (now {flag['status']})"
+            elif flag.get("opened_run") != opened:
+                what = f"已重新打开 (opened again in run {flag.get('opened_run')})"
+            else:
+                by = latest.loc[key] if key in latest.index else None
+                what = (f"已由 {by['reviewer']} 于 {pd.Timestamp(by['decided_at']):%Y-%m-%d} 作出决定 “{by['decision']}” "
+                        f"(decided since by {by['reviewer']})") if by is not None else "状态已变化 (state changed)"
+            problems.append(f"第{row}行: 导出核实清单后该标记{what},请重新导出核实清单 (the flag changed since the "
+                            f"workbook was written; export a new one)")
+    return problems
+
+
+STATUS_TITLES = {"open": "待核实", "confirmed": "确认", "dismissed": "驳回", "resolved": "自动解除"}
 
 
 def mask_id(values: pd.Series, policy: Policy) -> pd.Series:
