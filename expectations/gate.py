@@ -28,6 +28,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from expectations.suites import FILE_AGE, ONE_ROW_PER_PERSON, Tonight, given, person_key, suite_for
 from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy
+from jingzhun.privacy import mask_cell, mask_id_shaped
 from transforms.staging import CHECK_MARK
 
 RESULT_COLUMNS = ["source", "expectation", "column", "description", "severity", "quarantined_by", "success",
@@ -113,7 +114,8 @@ def flatten(result, source: str) -> pd.DataFrame:
         config, res = r.expectation_config, dict(r.result or {})
         meta = config.meta or {}
         column = config.kwargs.get("column", "")
-        examples = [{"file": e.get("_file"), "row": _plain(e.get("_row")), "value": _plain(e.get(column))}
+        shown = mask_cell if _personal(source, column) else _plain  # run records hold no identity number or name
+        examples = [{"file": e.get("_file"), "row": _plain(e.get("_row")), "value": shown(e.get(column))}
                     for e in res.get("partial_unexpected_index_list") or []]
         raised = (r.exception_info or {}).get("raised_exception")
         success = bool(r.success) and not raised
@@ -124,12 +126,19 @@ def flatten(result, source: str) -> pd.DataFrame:
             "quarantined_by": meta.get("quarantined_by", ""), "success": success,
             "element_count": res.get("element_count"), "unexpected_count": res.get("unexpected_count"),
             "unexpected_percent": res.get("unexpected_percent"),
-            "observed_value": "" if res.get("observed_value") is None else str(_plain(res["observed_value"])),
+            "observed_value": "" if res.get("observed_value") is None else mask_id_shaped(str(_plain(res["observed_value"]))),
             "examples": json.dumps(examples, ensure_ascii=False, default=str), "outcome": OUTCOMES[outcome],
         })
-        if raised:
-            rows[-1]["observed_value"] = str((r.exception_info or {}).get("exception_message", ""))[:500]
+        if raised:  # the library's message may quote a value: only its kind is kept
+            rows[-1]["observed_value"] = "校验出错 (the check raised an error)"
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def _personal(source: str, column: str) -> bool:
+    """Whether a checked column holds identity numbers or names (helper columns count as their base column)."""
+    base = column.split(CHECK_MARK)[0]
+    spec = next((c for c in SOURCES[source].columns if c.name == base), None)
+    return spec is not None and spec.kind in ("id", "name")
 
 
 def gate_reasons(frame: pd.DataFrame, suite) -> pd.Series:

@@ -38,6 +38,15 @@ def mask_id_shaped(text: str) -> str:
     return ID_SHAPED.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 7) + m.group(2), text)
 
 
+def mask_cell(value) -> str:
+    """A cell of a personal column (an identity number, a name) as a run record may show it: the first two and
+    last three characters of a long value, the first character of a short one, the rest as stars."""
+    text = "" if value is None else str(value)
+    if len(text) >= 8:
+        return text[:2] + "*" * (len(text) - 5) + text[-3:]
+    return text[:1] + "*" * (len(text) - 1)
+
+
 class SafeError(Exception):
     """An error whose message names locations (file, row, column, a limit), never a value of the data."""
 

@@ -347,10 +347,20 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+def _open_workbook(path: Path):
+    try:
+        text = str(path)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not UTF-8: calamine reads it from an open file instead
+        with open(path, "rb") as f:
+            return python_calamine.CalamineWorkbook.from_filelike(f)
+    return python_calamine.CalamineWorkbook.from_path(text)
+
+
 def _read_excel(path: Path, source: Source, label: str, record: FileRecord):
     unreadable = None
     try:
-        book = python_calamine.CalamineWorkbook.from_path(str(path))
+        book = _open_workbook(path)
     except Exception as exc:  # calamine raises several error types for broken archives; its text is not shown
         unreadable = type(exc).__name__
     if unreadable:
@@ -429,7 +439,7 @@ def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
     names = _header_names(grid, at)
     try:
         table = pacsv.read_csv(
-            path,
+            pa.OSFile(os.fsencode(path)),  # as bytes: a file name that is not UTF-8 is still opened
             read_options=pacsv.ReadOptions(skip_rows=at + 1, column_names=[str(j) for j in range(len(names))],
                                            encoding=arrow_encoding(encoding),
                                            block_size=16 << 20),

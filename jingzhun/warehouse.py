@@ -204,7 +204,7 @@ def without_password(url: str) -> str:
     if parsed.password is None:
         return url
     os.environ[PASSWORD_VARIABLE] = str(parsed.password)
-    return parsed.set(password=None).render_as_string(hide_password=False)
+    return parsed._replace(password=None).render_as_string(hide_password=False)  # set(password=None) keeps it
 
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "sql" / "migrations"
