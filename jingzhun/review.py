@@ -213,6 +213,8 @@ STATUS_TITLES = {"open": "待核实", "confirmed": "确认", "dismissed": "驳�
 def mask_id(values: pd.Series, policy: Policy) -> pd.Series:
     """Identity numbers for public posting: first and last characters shown, the rest as *."""
     s = values.astype("str")
+    if s.empty:  # nothing confirmed: numpy's string repeat has nothing to reduce
+        return s
     head, tail = policy.publicity_show_first, policy.publicity_show_last
     shown_tail = s.str[-tail:].where(s.str.len() > head + tail, "") if tail else pd.Series("", index=s.index, dtype="str")
     hidden = (s.str.len() - head - shown_tail.str.len()).clip(lower=0)

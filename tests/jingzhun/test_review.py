@@ -143,3 +143,116 @@ def test_mask_id_shows_first_two_and_last_three():
     assert out.tolist() == ["62*************23X", "ab*"]
     assert mask_id(pd.Series(["62042119800101123X"]), Policy(publicity_show_first=4, publicity_show_last=1)).tolist() \
         == ["6204*************X"]
+
+
+# ---------------------------------------------------------------- stale and tampered workbooks
+
+def _without(frames, rule_frame: str, mask) -> dict:
+    """Tonight's registers with some rows of one register gone (the facts behind a flag no longer there)."""
+    out = dict(frames)
+    out[rule_frame] = frames[rule_frame][~mask(frames[rule_frame])].reset_index(drop=True)
+    return out
+
+
+def _car_flag(url):
+    flags_now = current(url)
+    car = flags_now[flags_now["rule_code"].eq("RM_CAR")].iloc[0]
+    owner = car["evidence"].split('"id_number": "')[1].split('"')[0]
+    return car.name, (lambda f: f["owner_id_number"].eq(owner))
+
+
+def _reviews(url) -> pd.DataFrame:
+    with warehouse.connect(url).connect() as conn:
+        return pd.read_sql(select(warehouse.reviews), conn)
+
+
+def test_a_stale_confirmation_of_a_resolved_flag_is_refused_and_never_reaches_the_publicity_list(frames, tmp_path,
+                                                                                                  warehouse_url):
+    nightly_publish(warehouse_url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(warehouse_url), tmp_path / "review.xlsx")
+    car, owns = _car_flag(warehouse_url)
+    nightly_publish(warehouse_url, "r2", _without(frames, "vehicles", owns))   # the car was sold: resolved
+    assert current(warehouse_url).loc[car, "status"] == "resolved"
+    decide(book, {car: ("确认", "入户看到有车")})
+    with pytest.raises(ReviewError, match=r"第\d+行: .*已自动解除"):
+        import_review(warehouse.connect(warehouse_url), book, reviewer="王")
+    assert current(warehouse_url).loc[car, "status"] == "resolved" and _reviews(warehouse_url).empty
+    public = publicity_list(warehouse.connect(warehouse_url), Policy())
+    assert "有车(识别时已有)" not in set(public["事由"])
+
+
+def test_a_decision_on_a_flag_opened_again_since_is_refused(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    car, owns = _car_flag(url)
+    nightly_publish(url, "r2", _without(frames, "vehicles", owns))
+    nightly_publish(url, "r3", frames)                                       # the car is back: opened again
+    assert current(url).loc[car, ["status", "opened_run"]].tolist() == ["open", "r3"]
+    decide(book, {car: ("确认", "有车")})
+    with pytest.raises(ReviewError, match="已重新打开"):
+        import_review(warehouse.connect(url), book)
+
+
+def test_a_decision_on_a_flag_decided_by_someone_else_since_is_refused(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    mine = write_review_workbook(warehouse.connect(url), tmp_path / "mine.xlsx")
+    theirs = write_review_workbook(warehouse.connect(url), tmp_path / "theirs.xlsx")
+    car, _ = _car_flag(url)
+    decide(theirs, {car: ("待核实", "下周入户")})
+    import_review(warehouse.connect(url), theirs, reviewer="赵")
+    decide(mine, {car: ("确认", "有车")})
+    with pytest.raises(ReviewError, match="已由 赵 于 .* 作出决定"):
+        import_review(warehouse.connect(url), mine, reviewer="钱")
+    assert current(url).loc[car, "status"] == "open" and len(_reviews(url)) == 1
+
+
+def test_importing_the_same_workbook_twice_is_a_no_op_that_says_so(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    car, _ = _car_flag(url)
+    decide(book, {car: ("待核实", "下周入户")})
+    assert import_review(warehouse.connect(url), book) == {"待核实": 1}
+    assert import_review(warehouse.connect(url), book) == {"already imported": 1}
+    assert len(_reviews(url)) == 1
+
+
+def _poisoned(book, how: str):
+    wb = openpyxl.load_workbook(book)
+    if how == "summary sheet":
+        wb["按村汇总"]["D2"] = "=1+1"
+    elif how == "new sheet":
+        wb.create_sheet("备用")["A1"] = "=SUM(1,2)"
+    elif how == "defined name":
+        from openpyxl.workbook.defined_name import DefinedName
+        wb.defined_names["x"] = DefinedName("x", attr_text="核实清单!$A$1")
+    wb.save(book)
+
+
+@pytest.mark.parametrize("how", ["summary sheet", "new sheet", "defined name"])
+def test_a_formula_or_name_anywhere_in_the_workbook_rejects_it(frames, tmp_path, how):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    car, _ = _car_flag(url)
+    decide(book, {car: ("确认", "有车")})
+    _poisoned(book, how)
+    with pytest.raises(ReviewError, match="公式|defined name"):
+        import_review(warehouse.connect(url), book)
+    assert _reviews(url).empty and current(url).loc[car, "status"] == "open"
+
+
+def test_a_workbook_whose_key_columns_were_removed_is_rejected_with_a_clear_message(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    car, _ = _car_flag(url)
+    decide(book, {car: ("确认", "有车")})
+    wb = openpyxl.load_workbook(book)
+    wb["核实清单"].delete_cols(HEADERS.index("标识") + 1, 3)
+    wb.save(book)
+    with pytest.raises(ReviewError, match="missing columns: 标识, 证据摘要, 状态标记"):
+        import_review(warehouse.connect(url), book)
+    assert _reviews(url).empty
