@@ -178,6 +178,7 @@ def build_data_docs(gx_root: Path) -> Path | None:
     """Render the Data Docs site of every validation stored under ``gx_root``; its index page (None: nothing validated)."""
     if not (Path(gx_root) / "gx").is_dir():
         return None
+    mask_stored_results(Path(gx_root) / "gx" / "uncommitted" / "validations")
     context = gx.get_context(mode="file", project_root_dir=str(gx_root))
     context.build_data_docs()
     site = Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site"
@@ -185,6 +186,29 @@ def build_data_docs(gx_root: Path) -> Path | None:
         return None
     localise_assets(site)
     return site / "index.html"
+
+
+def mask_stored_results(validations: Path) -> None:
+    """Mask the values of personal columns (identity numbers, names) in the stored validation results, which the
+    Data Docs site shows to anyone who opens it, as the run records show them (:func:`mask_cell`); and anything
+    else shaped like an identity number."""
+    for path in validations.rglob("*.json"):
+        source = path.relative_to(validations).parts[0]
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        for r in stored.get("results", []):
+            column = (r.get("expectation_config") or {}).get("kwargs", {}).get("column", "")
+            res = r.get("result") or {}
+            if source not in SOURCES or not column or not _personal(source, column):
+                continue
+            for key in ("partial_unexpected_list", "unexpected_list"):
+                if key in res:
+                    res[key] = [mask_cell(v) for v in res[key]]
+            for entry in res.get("partial_unexpected_counts") or []:
+                entry["value"] = mask_cell(entry.get("value"))
+            for entry in res.get("partial_unexpected_index_list") or []:
+                if column in entry:
+                    entry[column] = mask_cell(entry[column])
+        path.write_text(mask_id_shaped(json.dumps(stored, ensure_ascii=False)), encoding="utf-8")
 
 
 ASSETS = Path(__file__).parent / "docs_assets"

@@ -29,8 +29,9 @@ import traceback
 from pathlib import Path
 
 # Anything shaped like a resident identity number (15 to 18 digits of any script, the last possibly X),
-# standing alone: the second line of defence masks these in every log record.
-ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8,11}([\dXx])(?![0-9A-Za-z])")
+# standing alone (not inside a longer number, a word, or the decimals of a float): the second line of defence
+# masks these in every log record.
+ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)(\d{6})\d{8,11}([\dXx])(?![0-9A-Za-z])(?!\.[0-9])")
 
 
 def mask_id_shaped(text: str) -> str:

@@ -6,8 +6,8 @@ number ``\\N``, control characters and ``_x0000_`` in names, a worksheet claimin
 the date 0000-01-01, an amount of 400 nines, a link leading outside the landing folder, a subfolder, a file
 name that is not UTF-8, and a warehouse URL with a password. The run must finish with its summary, name each
 file in its record, load every other source, account for every row, and leave no identity number or name of
-the input (nor the password) in stdout, stderr, the Prefect logs, state messages, parameters, artifacts or any
-run-record column.
+the input (nor the password) in stdout, stderr, the Prefect logs, state messages, parameters, artifacts, any
+run-record column or the Data Docs site.
 """
 
 from __future__ import annotations
@@ -206,6 +206,10 @@ def test_a_hostile_night_finishes_accounts_for_every_row_and_leaks_nothing(count
     ids, names = personal_data(landing)
     assert len(ids) > 1000 and len(names) > 1000
     texts = {"stdout": out, "stderr": err, **prefect_texts(since), **run_records(plain, run.run_id)}
+    site = tmp_path / "work" / "runs" / run.run_id / "gx"          # the Data Docs anyone with the share can open
+    pages = [p for p in site.rglob("*") if p.suffix in (".html", ".json")]
+    assert any(p.name == "index.html" for p in pages)
+    texts |= {str(p.relative_to(site)): p.read_text(encoding="utf-8", errors="replace") for p in pages}
     for where, blob in texts.items():
         found = leaks(blob, ids, names)
         assert not found, f"{where}: {len(found)} leaked, e.g. at {[blob.find(f) for f in found[:3]]}"

@@ -15,11 +15,13 @@ NUMBER = valid_id("62042119800101123")
 
 def test_identity_shaped_text_is_masked_whatever_its_digits():
     arabic = NUMBER.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
-    text = f"row 7: {NUMBER} and {arabic}, a run 20261122-abcdef12, a key 12345678901234567890-1"
+    text = (f"row 7: {NUMBER} and {arabic}. A run 20261122-abcdef12, a key 12345678901234567890-1, "
+            f"a share 2.702702702702703e-06")
     masked = mask_id_shaped(text)
     assert NUMBER not in masked and arabic not in masked
     assert "620421" + "*" * 11 + NUMBER[-1] in masked
     assert "20261122-abcdef12" in masked and "12345678901234567890" in masked   # not numbers of persons
+    assert "2.702702702702703e-06" in masked
 
 
 def test_mask_cell_hides_the_middle_of_a_number_and_all_but_the_first_character_of_a_name():

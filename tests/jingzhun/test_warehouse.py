@@ -112,3 +112,27 @@ def test_failed_audit_publishes_nothing(warehouse_url):
         rule_rows = pd.read_sql(select(warehouse.run_rules), conn)
     assert published["household_id"].tolist() == ["P1"] and published["last_seen_run"].tolist() == ["r1"]
     assert staged.empty and set(rule_rows["run_id"]) == {"r1"}
+
+
+def test_a_report_that_fails_before_commit_leaves_the_warehouse_as_it_was(warehouse_url, tmp_path):
+    """The review workbook is written inside the publish transaction: when it cannot be written, nothing of the
+    run is published (a run is published with its reports or not at all)."""
+    from jingzhun.review import write_review_workbook
+
+    engine = warehouse.connect(warehouse_url)
+    rules = pd.DataFrame({"rule_code": ["RM_CAR"], "evaluated": [True], "reason": [""], "raised": [1]})
+    empty = pd.DataFrame()
+    register = {"deaths": pd.DataFrame({"_file": ["a.csv"], "_row": [2], "id_number": ["1"]})}
+    warehouse.publish(engine, "r1", empty, empty, register, raised(flag()).drop(columns=["flag_key", "evidence_hash"]),
+                      rules, None)
+    blocked = tmp_path / "review.xlsx"
+    blocked.mkdir()                                # the workbook's path is a folder: saving it fails
+    tonight = {"deaths": pd.DataFrame({"_file": ["b.csv"] * 2, "_row": [2, 3], "id_number": ["1", "2"]})}
+    with pytest.raises(OSError):
+        warehouse.publish(engine, "r2", empty, empty, tonight, pd.DataFrame([flag(household="P9")]), rules, None,
+                          before_commit=lambda conn: write_review_workbook(conn, blocked))
+    with engine.connect() as conn:
+        flags = pd.read_sql(select(warehouse.flags), conn)
+        deaths = pd.read_sql(select(warehouse.staging_tables["deaths"]), conn)
+    assert flags["household_id"].tolist() == ["P1"] and flags["status"].tolist() == ["open"]
+    assert deaths["run_id"].tolist() == ["r1"]
