@@ -72,15 +72,20 @@ def _nfkc(array: pa.Array) -> pa.Array:
 # joiners, bidi marks, BOM) characters are removed. No database or workbook rejects what is left.
 _BREAKS = r"[\t\n\r\x0b\x0c\x{85}\p{Zl}\p{Zp}]+"
 _INVISIBLE = r"[\p{Cc}\p{Cf}]"
+_CHANGED = r"[\p{Cc}\p{Cf}\x{85}\p{Zl}\p{Zp}]"
 
 
 def strip_invisible(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Text with breaks turned into a space and control and invisible characters removed; and a mask of the
     values that changed (recorded as a normalisation, never silent)."""
     text = values.astype("str").fillna("")
+    array = pa.array(text, type=pa.string())
+    changed = pc.match_substring_regex(array, pattern=_CHANGED)
+    if not pc.any(changed).as_py():  # the usual case: one scan, nothing rewritten
+        return text, pd.Series(False, index=text.index)
     cleaned = _arrow(text, lambda a: pc.replace_substring_regex(a, pattern=_BREAKS, replacement=" "),
                      lambda a: pc.replace_substring_regex(a, pattern=_INVISIBLE, replacement=""))
-    return cleaned, cleaned.ne(text)
+    return cleaned, pd.Series(changed.to_numpy(zero_copy_only=False), index=text.index)
 
 
 def fold_width(values: pd.Series) -> pd.Series:

@@ -527,15 +527,21 @@ def read_query(database, source: Source) -> tuple[pd.DataFrame, pd.DataFrame, li
     column is recorded like a file's.
     """
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
 
     label = f"{source.name}/{database.label}"
     started = dt.datetime.now(dt.timezone.utc).isoformat()
-    engine = create_engine(database.url)
+    engine = create_engine(database.url, hide_parameters=True)
+    failure = None
     try:
         with engine.connect() as conn:
             chunks = [_text_frame(c) for c in pd.read_sql_query(text(database.query), conn, chunksize=QUERY_CHUNK_ROWS)]
+    except (DBAPIError, pd.errors.DatabaseError) as exc:  # pandas wraps the driver's error, quoting the SQL
+        failure = DatabaseSourceError(label, exc.__cause__ if isinstance(exc.__cause__, DBAPIError) else exc)
     finally:
         engine.dispose()
+    if failure is not None:
+        raise failure
     frame = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
     record = FileRecord(source=source.name, file=label, size=0, format="sql", modified=started,
                         sha256=hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest())
@@ -545,6 +551,23 @@ def read_query(database, source: Source) -> tuple[pd.DataFrame, pd.DataFrame, li
         record.error, record.missing_column = str(exc), exc.column or ""
         return pd.DataFrame(columns=list(META_COLUMNS)), pd.DataFrame(columns=[*META_COLUMNS, "_reason"]), [record]
     return data.fillna(""), not_data.fillna(""), [record]
+
+
+class DatabaseSourceError(SafeError):
+    """A department database that refused the connection or the query. Its SQLSTATE is named; the server's own
+    sentence only for the classes that speak of the query or the connection (an unknown table or column, a
+    refused login), never for data exceptions, whose sentence quotes the offending value."""
+
+    SAFE_CLASSES = ("08", "28", "3D", "3F", "42")  # connection, authorisation, catalogue, schema, syntax / names
+
+    def __init__(self, label: str, exc: Exception):
+        original = getattr(exc, "orig", None)
+        state = getattr(original, "sqlstate", None) or ""
+        diag = getattr(original, "diag", None)
+        primary = getattr(diag, "message_primary", None) if diag is not None else None
+        said = f": {primary}" if primary and state[:2] in self.SAFE_CLASSES else ""
+        super().__init__(f"{label}: 数据库查询失败 (the database refused the query or connection"
+                         f"{', SQLSTATE ' + state if state else ''}{said}; {type(original or exc).__name__})")
 
 
 def _text_frame(chunk: pd.DataFrame) -> pd.DataFrame:

@@ -1,9 +1,8 @@
 from datetime import date
 
 import pytest
-from pydantic import ValidationError
 
-from jingzhun.policy import Policy, load_policy
+from jingzhun.policy import Policy, PolicyError, load_policy
 
 
 def test_defaults_come_from_the_spec():
@@ -24,5 +23,5 @@ def test_a_config_file_overrides_fields(tmp_path):
 def test_unknown_keys_are_refused(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("referal_income: 3800\n", encoding="utf-8")
-    with pytest.raises(ValidationError, match="referal_income"):
+    with pytest.raises(PolicyError, match="referal_income: unknown key"):
         load_policy(path)

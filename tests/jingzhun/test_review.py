@@ -209,14 +209,20 @@ def test_a_decision_on_a_flag_decided_by_someone_else_since_is_refused(frames, t
 
 
 def test_importing_the_same_workbook_twice_is_a_no_op_that_says_so(frames, tmp_path):
+    url, book, _ = _decided_in_a_workbook(frames, tmp_path, ("待核实", "下周入户"))
+    assert import_review(warehouse.connect(url), book) == {"待核实": 1}
+    assert import_review(warehouse.connect(url), book) == {"already imported": 1}
+    assert len(_reviews(url)) == 1
+
+
+def _decided_in_a_workbook(frames, tmp_path, decision=("确认", "有车")):
+    """A published night and its review workbook with one car flag decided: (warehouse, workbook, flag)."""
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
     nightly_publish(url, "r1", frames)
     book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
     car, _ = _car_flag(url)
-    decide(book, {car: ("待核实", "下周入户")})
-    assert import_review(warehouse.connect(url), book) == {"待核实": 1}
-    assert import_review(warehouse.connect(url), book) == {"already imported": 1}
-    assert len(_reviews(url)) == 1
+    decide(book, {car: decision})
+    return url, book, car
 
 
 def _poisoned(book, how: str):
@@ -233,11 +239,7 @@ def _poisoned(book, how: str):
 
 @pytest.mark.parametrize("how", ["summary sheet", "new sheet", "defined name"])
 def test_a_formula_or_name_anywhere_in_the_workbook_rejects_it(frames, tmp_path, how):
-    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    nightly_publish(url, "r1", frames)
-    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
-    car, _ = _car_flag(url)
-    decide(book, {car: ("确认", "有车")})
+    url, book, car = _decided_in_a_workbook(frames, tmp_path)
     _poisoned(book, how)
     with pytest.raises(ReviewError, match="公式|defined name"):
         import_review(warehouse.connect(url), book)
@@ -245,11 +247,7 @@ def test_a_formula_or_name_anywhere_in_the_workbook_rejects_it(frames, tmp_path,
 
 
 def test_a_workbook_whose_key_columns_were_removed_is_rejected_with_a_clear_message(frames, tmp_path):
-    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    nightly_publish(url, "r1", frames)
-    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
-    car, _ = _car_flag(url)
-    decide(book, {car: ("确认", "有车")})
+    url, book, _ = _decided_in_a_workbook(frames, tmp_path)
     wb = openpyxl.load_workbook(book)
     wb["核实清单"].delete_cols(HEADERS.index("标识") + 1, 3)
     wb.save(book)
