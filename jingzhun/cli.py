@@ -173,6 +173,11 @@ def _print_run(result: dict) -> None:
               f"{s['rows_quarantined']:>13}")
         if s["message"]:
             print(f"    {s['message']}")
+        if s.get("cleaned"):
+            print("    已去除控制或不可见字符 (control or invisible characters removed): "
+                  + ", ".join(f"{column} {n}" for column, n in s["cleaned"].items()))
+        if s.get("ignored"):
+            print(f"    未读取的条目 (entries not read, see run_files.ignored): {s['ignored']}")
     print(f"flags raised: {result['flags_raised']}")
     for code, reason in result["not_evaluated"].items():
         print(f"  not evaluated {code}: {reason}")
