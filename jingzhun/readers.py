@@ -115,11 +115,6 @@ def source_entries(landing: Path, source: str) -> list[Entry]:
     return entries
 
 
-def source_files(landing: Path, source: str) -> list[Path]:
-    """The readable files of one source in a landing folder, in name order."""
-    return [e.path for e in source_entries(landing, source) if not e.refused and not e.ignored]
-
-
 def display_name(name: str) -> str:
     """A file name as text a record can hold: bytes that are not UTF-8 read as GB18030 (Chinese Windows), else
     shown as escapes; control characters as ``?``."""
@@ -133,11 +128,6 @@ def display_name(name: str) -> str:
     else:
         text = raw.decode("ascii", errors="backslashreplace")
     return re.sub(r"[\x00-\x1f\x7f]", "?", text)
-
-
-def file_digest(path: Path) -> tuple[int, str]:
-    size, sha, _ = file_stats(path)
-    return size, sha
 
 
 def file_stats(path: Path) -> tuple[int, str, int]:
@@ -508,7 +498,7 @@ def read_source(landing: Path, source: Source, database=None,
 
 def _unread_record(path: Path, source: Source, label: str, **why) -> FileRecord:
     """The record of an entry that was not read: its size and digest when it is a file of the landing folder."""
-    size, sha = file_digest(path) if path.is_file() and not path.is_symlink() else (0, "")
+    size, sha, _ = file_stats(path) if path.is_file() and not path.is_symlink() else (0, "", 0)
     modified = file_modified(path) if path.exists() else ""
     return FileRecord(source=source.name, file=label, size=size, sha256=sha, format=path.suffix.lower().lstrip("."),
                       modified=modified, **why)

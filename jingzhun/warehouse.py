@@ -25,7 +25,6 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text, case,
                         create_engine, delete, func, insert, select, update)
-
 from sqlalchemy.engine import make_url
 
 from jingzhun.contract import SOURCES, Source
@@ -334,7 +333,7 @@ def run_lock(engine: Engine, wait_seconds: float = 0.0):
             yield
         finally:
             conn.rollback()
-            conn.exec_driver_sql(f"SELECT pg_advisory_unlock_all()")
+            conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
             conn.close()
         return
     path = Path(str(engine.url.database) + ".lock")
