@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -53,7 +53,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     if not any(year <= as_of.year for year in policy.income_line):
         raise PolicyError(f"as_of {as_of}: the policy has no income_line for {as_of.year} or earlier")
     work_dir = work_folder(work_dir)
-    run_id = f"{as_of:%Y%m%d}-{uuid.uuid4().hex[:8]}"
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"  # sorts by start time
     run_dir = str(Path(work_dir) / "runs" / run_id)
     url = warehouse.resolve_url(warehouse_url, work_dir)
     engine = warehouse.connect(url)
@@ -84,10 +84,11 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
         status, timings = ("dry_run" if dry_run else "published"), clock.seconds()
         warehouse.finish_run(engine, run_id, status, timings, sources_done)
     reports = {**reports, **published["reports"]}
+    movements = {} if dry_run else warehouse.flag_summary(engine, run_id)
     steps.publish_artifacts(url, run_id, sources_done, reports, dry_run)
     result = {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir, "sources": sources_done,
               "timings": timings, "quarantined": published["quarantined"], "phases": clock.windows,
-              "flags_raised": matched.raised, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
+              "flags_raised": matched.raised, "flags": movements, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
               "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
                                "validate": sum(v.seconds for v in validated) - sum(s.seconds for s in staged),
                                "match": matched.seconds, "load": published["seconds"]}, **reports}

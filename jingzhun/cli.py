@@ -179,6 +179,10 @@ def _print_run(result: dict) -> None:
         if s.get("ignored"):
             print(f"    未读取的条目 (entries not read, see run_files.ignored): {s['ignored']}")
     print(f"flags raised: {result['flags_raised']}")
+    if result.get("flags"):
+        m = result["flags"]
+        print(f"flags: {m['new']} new (新增), {m['still_raised']} still raised (持续), {m['reopened']} reopened (重新打开), "
+              f"{m['resolved']} resolved (解除); {m['awaiting_decision']} awaiting a decision (待核实)")
     for code, reason in result["not_evaluated"].items():
         print(f"  not evaluated {code}: {reason}")
     print(f"warehouse: {result['warehouse']}")

@@ -580,6 +580,23 @@ def flag_movements(engine: Engine, run_id: str) -> pd.DataFrame:
     return counts.astype({"new": "int64", "still_open": "int64", "resolved": "int64"})
 
 
+def flag_summary(engine: Engine, run_id: str) -> dict[str, int]:
+    """What a run did to the published flags, for its summary: raised for the first time, raised again, opened
+    again (after being resolved, or dismissed on evidence that has since changed), resolved; and how many flags
+    of the whole warehouse await a steward's decision after it."""
+    f = flags.c
+    with engine.connect() as conn:
+        new, again, reopened, resolved, awaiting = conn.execute(select(
+            func.sum(case((f.first_seen_run == run_id, 1), else_=0)),
+            func.sum(case(((f.last_seen_run == run_id) & (f.first_seen_run != run_id)
+                           & (func.coalesce(f.opened_run, "") != run_id), 1), else_=0)),
+            func.sum(case(((f.opened_run == run_id) & (f.first_seen_run != run_id), 1), else_=0)),
+            func.sum(case((f.resolved_run == run_id, 1), else_=0)),
+            func.sum(case((f.status == "open", 1), else_=0)))).one()
+    return {"new": int(new or 0), "still_raised": int(again or 0), "reopened": int(reopened or 0),
+            "resolved": int(resolved or 0), "awaiting_decision": int(awaiting or 0)}
+
+
 def register_scope(engine: Engine, scope: Scope) -> tuple[int, set[str]] | None:
     """Of the published poverty register and hukou: how many villages lie under ``scope.region``, and which
     of ``scope.households`` they hold (register or hukou household ids there). None: nothing published yet."""

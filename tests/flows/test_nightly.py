@@ -131,3 +131,27 @@ def test_missing_source_resolves_nothing_and_a_fixed_case_is_resolved(landing, t
     assert set(fixed["status"]) == {"resolved"} and set(fixed["resolved_run"]) == {second["run_id"]}
     others = flags[~flags["rule_code"].isin(["RM_CAR", "RV_CAR_ACQUIRED", "REFER_INSURANCE"])]
     assert set(others["status"]) == {"open"} and set(others["last_seen_run"]) == {second["run_id"]}
+
+
+def test_two_nights_through_the_command_line_are_quiet_and_count_what_they_did(landing, tmp_path, capfd, monkeypatch):
+    """No library warning on the console (none repeated per task); the summary counts the flags a night raised
+    for the first time, raised again, opened again and resolved, and those awaiting a decision; run ids sort by
+    the time the runs started."""
+    from jingzhun import cli
+
+    monkeypatch.setattr(cli, "WORK_DIR", tmp_path / "work")
+    args = ["run", "--landing", str(landing), "--warehouse", f"sqlite:///{tmp_path / 'wh.sqlite'}",
+            "--as-of", AS_OF.isoformat()]
+    capfd.readouterr()
+    assert cli.main(args) == 0
+    first, err = capfd.readouterr()
+    assert "WARNING" not in err, [line for line in err.splitlines() if "WARNING" in line][:3]
+    raised = int(first.split("flags raised: ")[1].split()[0])
+    assert f"flags: {raised} new (新增), 0 still raised (持续), 0 reopened (重新打开), 0 resolved (解除); " \
+           f"{raised} awaiting a decision" in first
+    assert cli.main(args) == 0
+    second, err = capfd.readouterr()
+    assert "WARNING" not in err
+    assert f"flags: 0 new (新增), {raised} still raised (持续), 0 reopened" in second
+    ids = [text.split("run ")[1].split(":")[0] for text in (first, second)]
+    assert ids == sorted(ids) and ids[0] != ids[1]
