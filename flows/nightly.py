@@ -69,6 +69,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
                 extracted = steps.extract_all(landing, sources or list(SOURCES), databases, config, run_dir)
             with clock("normalise"):
                 staged = steps.stage_all(extracted, config, run_dir)
+            steps.check_region_tonight(staged, scope)
             with clock("validate"):
                 validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(engine), run_dir)
             with clock("match"):

@@ -18,7 +18,7 @@ from prefect import flow
 from flows.nightly import FLOW_TIMEOUT_SECONDS, run_landing, work_folder
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
-from jingzhun.warehouse import Scope
+from jingzhun.warehouse import Scope, UnknownScope, check_scope  # noqa: F401 - UnknownScope: what callers catch
 
 SourceName = Literal[tuple(SOURCES)]  # type: ignore[valid-type]
 RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$",
@@ -30,10 +30,6 @@ AsOf = Annotated[date | None, WithJsonSchema({
               {"type": "null"}], "title": "as_of", "description": "the date the run is as of (default: today)"})]
 
 
-class UnknownScope(ValueError):
-    """A reconciliation asked for a region or households the published register does not hold."""
-
-
 @flow(name="reconcile", log_prints=False, timeout_seconds=FLOW_TIMEOUT_SECONDS)
 def reconcile(landing: str, region: RegionCode, households: list[str] | None = None,
               sources: list[SourceName] | None = None, as_of: AsOf = None, dry_run: bool = False,
@@ -42,22 +38,6 @@ def reconcile(landing: str, region: RegionCode, households: list[str] | None = N
     """Reconcile one region (optionally some households, some sources) now; returns the run summary."""
     url = warehouse.resolve_url(warehouse_url, work_folder(work_dir))
     scope = Scope(region, tuple(households or ()))
-    check_scope(warehouse.connect(url), scope)
+    check_scope(warehouse.connect(url), scope)  # again here: a deployment's run does not pass the command line
     return run_landing(landing, warehouse_url=url, as_of=as_of, config=config, scope=scope, dry_run=dry_run,
                        work_dir=work_dir, sources_config=sources_config, sources=list(sources) if sources else None)
-
-
-def check_scope(engine, scope: Scope) -> None:
-    """Refuse a region no village of the published register lies in, and households it does not hold.
-    (Before the first published register there is nothing to check against.)"""
-    known = warehouse.register_scope(engine, scope)
-    if known is None:
-        return
-    villages, households = known
-    if villages == 0:
-        raise UnknownScope(f"unknown region {scope.region!r}: no village of the published poverty register "
-                           f"has a code starting with it")
-    unknown = sorted(set(scope.households) - households)
-    if unknown:
-        raise UnknownScope(f"unknown households in region {scope.region!r}: {', '.join(unknown[:20])}"
-                           + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""))

@@ -137,6 +137,18 @@ def stage_all(extracted: list[Extracted], config: str | None, run_dir: str) -> l
             for e, f in zip(extracted, futures)]
 
 
+def check_region_tonight(staged: list[StagedSource], scope: Scope) -> None:
+    """Refuse a reconciliation whose region no village of tonight's poverty register lies under (what the
+    published register cannot tell before the first night)."""
+    register = next((s for s in staged if s.source == "poverty_register" and s.status == "loaded"), None)
+    if not scope.region or register is None:
+        return
+    villages = pd.read_parquet(register.checked_path, columns=["village_code"])["village_code"].dropna().astype("str")
+    if not villages.str.startswith(scope.region).any():
+        raise warehouse.UnknownScope(f"unknown region {scope.region!r}: no village of tonight's poverty register "
+                                     f"has a code starting with it")
+
+
 def validate_all(staged: list[StagedSource], extracted: list[Extracted], config: str | None, as_of: date,
                  snapshots: dict[str, int], run_dir: str) -> list[StagedSource]:
     """The quality gate for every source, one after the other (they share the run's Great Expectations project);

@@ -80,13 +80,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     common = dict(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of, config=args.config,
                   dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config)
     if args.region is not None or args.households or args.sources:  # a reconciliation: its scope is checked first
+        from jingzhun import warehouse
+
+        if not args.region:
+            print("refused: a reconciliation needs --region (a division code prefix)", file=sys.stderr)
+            return 2
+        scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ()))
+        try:
+            warehouse.check_scope(warehouse.connect(args.warehouse), scope)  # before any server starts
+        except warehouse.UnknownScope as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 2
+        print(f"reconciliation of region {scope.region}"
+              + (f", {len(scope.households)} households" if scope.households else "")
+              + (f", sources {args.sources}" if args.sources else ", every source"))
         from prefect.exceptions import ParameterTypeError
 
         from flows.reconcile import UnknownScope, reconcile
 
-        if not args.region:
-            print("a reconciliation needs --region (a division code prefix)", file=sys.stderr)
-            return 2
         try:
             result = reconcile(region=args.region, households=_listed(args.households),
                                sources=_listed(args.sources), **common)
@@ -269,10 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SafeError as exc:
-        from jingzhun.warehouse import WarehouseBusy
+        from jingzhun.warehouse import UnknownScope, WarehouseBusy
 
-        print(f"refused: {exc}" if isinstance(exc, WarehouseBusy) else f"failed: {exc}", file=sys.stderr)
-        return EXIT_BUSY if isinstance(exc, WarehouseBusy) else 1
+        refused = isinstance(exc, (WarehouseBusy, UnknownScope))
+        print(f"refused: {exc}" if refused else f"failed: {exc}", file=sys.stderr)
+        return EXIT_BUSY if isinstance(exc, WarehouseBusy) else 2 if refused else 1
 
 
 if __name__ == "__main__":

@@ -597,6 +597,26 @@ def flag_summary(engine: Engine, run_id: str) -> dict[str, int]:
             "resolved": int(resolved or 0), "awaiting_decision": int(awaiting or 0)}
 
 
+class UnknownScope(SafeError):
+    """A reconciliation asked for a region or households the register does not hold."""
+
+
+def check_scope(engine: Engine, scope: Scope) -> None:
+    """Refuse a region no village of the published register lies in, and households it does not hold. (Before
+    the first published register, the run checks the region against tonight's register instead.)"""
+    known = register_scope(engine, scope)
+    if known is None:
+        return
+    villages, households = known
+    if villages == 0:
+        raise UnknownScope(f"unknown region {scope.region!r}: no village of the published poverty register "
+                           f"has a code starting with it")
+    unknown = sorted(set(scope.households) - households)
+    if unknown:
+        raise UnknownScope(f"unknown households in region {scope.region!r}: {', '.join(unknown[:20])}"
+                           + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""))
+
+
 def register_scope(engine: Engine, scope: Scope) -> tuple[int, set[str]] | None:
     """Of the published poverty register and hukou: how many villages lie under ``scope.region``, and which
     of ``scope.households`` they hold (register or hukou household ids there). None: nothing published yet."""

@@ -135,6 +135,25 @@ def test_a_region_or_household_the_register_does_not_hold_is_refused_before_any_
     assert _runs(first["warehouse"]) == 1
 
 
+def test_a_region_outside_tonights_register_is_refused_even_before_anything_is_published(landing, tmp_path, capsys,
+                                                                                         monkeypatch):
+    """On an empty warehouse the published register cannot tell; tonight's poverty register does, before any
+    flag is raised or published (exit 2, the run recorded as refused with the reason)."""
+    from jingzhun import cli
+
+    monkeypatch.setattr(cli, "WORK_DIR", tmp_path / "work")
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    code = cli.main(["run", "--landing", str(landing), "--warehouse", url, "--as-of", AS_OF.isoformat(),
+                     "--region", "99"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "reconciliation of region 99" in out
+    assert "unknown region '99': no village of tonight's poverty register" in err
+    with warehouse.connect(url).connect() as conn:
+        runs = conn.execute(select(warehouse.runs.c.status, warehouse.runs.c.error)).all()
+        assert conn.execute(select(func.count()).select_from(warehouse.flags)).scalar() == 0
+    assert len(runs) == 1 and runs[0].status == "failed" and "unknown region '99'" in runs[0].error
+
+
 def test_a_reconciliation_of_one_village_and_some_sources_touches_only_them(landing, tmp_path):
     first = run(landing, tmp_path)
     with warehouse.connect(first["warehouse"]).connect() as conn:
