@@ -131,7 +131,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_flags_export(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
-    from jingzhun.exports import flags_for_export, write_table
+    from jingzhun.exports import ExportError, check_export_path, flags_for_export, write_table
+
+    try:
+        check_export_path(Path(args.out))
+    except ExportError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
 
     frame = flags_for_export(warehouse.connect(args.warehouse), args.status)
     path = write_table(frame, Path(args.out))

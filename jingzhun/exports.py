@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from jingzhun import warehouse
+from jingzhun.privacy import SafeError
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -21,29 +22,60 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
 
 
 def flags_for_export(engine: Engine, status: str = "open") -> pd.DataFrame:
-    """One row per flag: the interface columns first and in order, then the Chinese evidence text."""
+    """One row per flag: the interface columns first and in order, then the Chinese evidence text and, for a flag
+    a steward decided, the latest decision (decision, reviewer, when, note)."""
+    from jingzhun.review import latest_reviews
+
     with engine.connect() as conn:
         frame = pd.read_sql(select(warehouse.flags), conn)
+        latest = latest_reviews(conn)
     if status != "all":
         frame = frame[frame["status"].eq(status)]
     frame = frame.sort_values(["village_code", "rule_code", "household_id", "hukou_household_id", "id_number"])
-    return frame[[*warehouse.FLAG_EXPORT_COLUMNS, "evidence_text", "flag_key"]].reset_index(drop=True)
+    decided = {"decision": "decision", "reviewer": "reviewer", "decided_at": "decided_at", "note": "decision_note"}
+    for column, name in decided.items():
+        values = frame["flag_key"].map(latest[column]) if not latest.empty else pd.Series(None, index=frame.index)
+        frame[name] = values.astype("str").where(values.notna(), "") if column != "decided_at" else \
+            pd.to_datetime(values, utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("")
+    return frame[[*warehouse.FLAG_EXPORT_COLUMNS, "evidence_text", *decided.values(), "flag_key"]].reset_index(drop=True)
+
+
+EXPORT_SUFFIXES = (".csv", ".xlsx")
+TEXT_COLUMNS = ("household_id", "hukou_household_id", "id_number", "village_code", "flag_key")  # never numbers
+
+
+class ExportError(SafeError):
+    """An export that cannot be written as asked (an unknown file type)."""
+
+
+def check_export_path(out: Path) -> None:
+    if Path(out).suffix.lower() not in EXPORT_SUFFIXES:
+        raise ExportError(f"{out}: 导出文件须以 .csv 或 .xlsx 结尾 (the export must end in .csv or .xlsx)")
 
 
 def write_table(frame: pd.DataFrame, out: Path, sheet: str = "flags") -> Path:
-    """CSV (UTF-8 with BOM, so Excel opens it) or xlsx, chosen by the file's suffix."""
+    """CSV (UTF-8 with BOM, the machine contract of interface.md) or xlsx (for people: every cell text, so a
+    spreadsheet keeps identity numbers whole; widths fitted, header frozen), chosen by the file's suffix."""
     out = Path(out)
+    check_export_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     safe = frame.apply(spreadsheet_safe)
     if out.suffix.lower() == ".csv":
         safe.to_csv(out, index=False, encoding="utf-8-sig")
-    elif out.suffix.lower() == ".xlsx":
-        wb = openpyxl.Workbook(write_only=True)
-        ws = wb.create_sheet(sheet)
-        ws.append(list(safe.columns))
-        for row in safe.itertuples(index=False):
-            ws.append(list(row))
-        wb.save(out)
-    else:
-        raise ValueError(f"{out}: the export must end in .csv or .xlsx")
+        return out
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet
+    ws.append(list(safe.columns))
+    for row in safe.itertuples(index=False):
+        ws.append(list(row))
+    for j, name in enumerate(safe.columns, start=1):
+        letter = openpyxl.utils.get_column_letter(j)
+        longest = int(safe[name].str.len().max()) if len(safe) else 0
+        ws.column_dimensions[letter].width = min(max(len(str(name)), longest) + 2, 60)
+        if name in TEXT_COLUMNS or name in ("身份证号", "户编号", "户号"):
+            for cell in ws[letter][1:]:
+                cell.number_format = "@"   # typed as text: a steward's edit stays text too
+    ws.freeze_panes = "A2"
+    wb.save(out)
     return out

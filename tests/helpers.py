@@ -41,3 +41,19 @@ def raised(*rows) -> pd.DataFrame:
 
     frame = pd.DataFrame(list(rows))
     return frame.assign(flag_key=warehouse.flag_keys(frame), evidence_hash=warehouse.evidence_hashes(frame))
+
+
+def office() -> str:
+    """LibreOffice's binary: what the tests open workbooks with as a person's spreadsheet would. Locally a test
+    skips without it; CI must have it (.ci/run installs Debian's libreoffice-calc-nogui)."""
+    import os
+    import shutil
+
+    import pytest
+
+    found = shutil.which("soffice") or shutil.which("libreoffice")
+    if not found:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI needs LibreOffice (.ci/run installs Debian's libreoffice-calc-nogui)")
+        pytest.skip("LibreOffice is not installed")
+    return found
