@@ -77,5 +77,9 @@ def write_table(frame: pd.DataFrame, out: Path, sheet: str = "flags") -> Path:
             for cell in ws[letter][1:]:
                 cell.number_format = "@"   # typed as text: a steward's edit stays text too
     ws.freeze_panes = "A2"
+    # A4 landscape with the header on every page; not shrunk to one page width (17 columns, two of them long
+    # evidence, would print unreadably small): the review workbook is the document made for printing
+    ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", ws.PAPERSIZE_A4
+    ws.print_title_rows = "1:1"
     wb.save(out)
     return out
