@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from jingzhun.contract import SOURCES, Source
 from jingzhun.privacy import SafeError
+from transforms.evidence import digest_body
 
 metadata = MetaData()
 
@@ -485,9 +486,7 @@ def flag_keys(frame: pd.DataFrame) -> pd.Series:
 def evidence_hashes(frame: pd.DataFrame) -> pd.Series:
     """A digest of what the evidence says: its values, not the date, file names or row numbers it came with
     (a new export of the same facts is the same evidence)."""
-    body = frame["evidence"].str.replace(r'^\{"as_of": "[^"]*", ', "{", regex=True)
-    body = body.str.replace(r'"file": "(?:[^"\\]|\\.)*", "row": (?:\d+|null), ', "", regex=True)
-    return _digest(body)
+    return _digest(digest_body(frame["evidence"]))
 
 
 def _digest(text: pd.Series) -> pd.Series:

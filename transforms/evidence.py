@@ -57,9 +57,38 @@ def sentence(frame: pd.DataFrame, template: str) -> pd.Series:
     return out + rest
 
 
+# Where an item says which file and row it came from: not part of what it says (a re-sent, renamed or reordered
+# export of the same facts is the same evidence).
+LOCATION = r'"file": "(?:[^"\\]|\\.)*", "row": (?:\d+|null), '
+
+
+def content(item: pd.Series) -> pd.Series:
+    """Items without their file and row: what orders the records of a flag's evidence (canonically)."""
+    return item.str.replace(LOCATION, "", regex=True)
+
+
+_RECORD_BOUNDARY = r'(?<=\}),(?=\{"source": ")'  # between two records (a value's quotes are escaped: never inside one)
+
+
+def digest_body(evidence: pd.Series) -> pd.Series:
+    """What a flag's evidence digest covers: its records without the run's date, file names or row numbers, in
+    sorted order, so that neither the order of rows and files sent nor the order a rule appended records in
+    changes it. Column-wise: records split, stripped, sorted and joined again per flag."""
+    if evidence.empty:
+        return evidence.astype("str")
+    inner = evidence.str.extract(r'"records": \[(.*)\]\}$', expand=False).fillna("")
+    records = content(inner.str.split(_RECORD_BOUNDARY, regex=True).explode())
+    ordered = records.rename("record").rename_axis("flag").reset_index().sort_values(["flag", "record"])
+    joined = ordered.groupby("flag", sort=False)["record"].agg(",".join)
+    return '{"records": [' + joined.reindex(evidence.index).fillna("") + "]}"
+
+
 def per_flag(frame: pd.DataFrame, keys: list[str], item: pd.Series, text: pd.Series, as_of: pd.Timestamp) -> pd.DataFrame:
-    """One row per flag key, with ``evidence`` (JSON) and ``evidence_text`` gathered from its items."""
-    grouped = frame[keys].assign(_item=item, _text=text).groupby(keys, sort=False, dropna=False)
+    """One row per flag key, with ``evidence`` (JSON) and ``evidence_text`` gathered from its items, the records
+    in canonical order (by what they say, then file and row): the order of rows and files sent does not change
+    the evidence, nor its digest."""
+    ordered = frame[keys].assign(_item=item, _text=text, _content=content(item)).sort_values("_content", kind="stable")
+    grouped = ordered.drop(columns="_content").groupby(keys, sort=False, dropna=False)
     out = grouped.agg(_items=("_item", ",".join), evidence_text=("_text", "；".join)).reset_index()
     out["evidence"] = '{"as_of": "' + as_of.strftime("%Y-%m-%d") + '", "records": [' + out.pop("_items") + "]}"
     return out

@@ -254,3 +254,26 @@ def test_a_workbook_whose_key_columns_were_removed_is_rejected_with_a_clear_mess
     with pytest.raises(ReviewError, match="missing columns: 标识, 证据摘要, 状态标记"):
         import_review(warehouse.connect(url), book)
     assert _reviews(url).empty
+
+
+def test_the_same_facts_resent_in_another_order_or_split_across_renamed_files_keep_a_dismissal(frames, tmp_path,
+                                                                                              warehouse_url):
+    nightly_publish(warehouse_url, "r1", frames)
+    flags_now = current(warehouse_url)
+    several = flags_now[flags_now["evidence"].str.count('"source": ') >= 2]
+    assert {"ADD_DIBAO", "REVERT_ILLNESS"} <= set(several["rule_code"])    # evidence of several records
+    book = write_review_workbook(warehouse.connect(warehouse_url), tmp_path / "review.xlsx")
+    decide(book, {key: ("驳回", "已入户核实,不符合") for key in several.index})
+    import_review(warehouse.connect(warehouse_url), book, reviewer="周")
+    resent = {}
+    for name, frame in frames.items():                       # every register backwards, split into renamed files
+        backwards = frame.iloc[::-1].reset_index(drop=True)
+        half = backwards.index < len(backwards) // 2
+        backwards["_file"] = backwards["_file"].where(~half, f"{name}/resent_part1.csv").where(half, f"{name}/part2.xlsx")
+        backwards["_row"] = range(2, len(backwards) + 2)
+        resent[name] = backwards
+    nightly_publish(warehouse_url, "r2", resent)
+    after = current(warehouse_url).loc[several.index]
+    assert after["status"].eq("dismissed").all()
+    assert after["evidence_hash"].tolist() == several["evidence_hash"].tolist()
+    assert after["last_seen_run"].eq("r2").all()
