@@ -27,8 +27,9 @@ SHEET = "核实清单"
 DECISIONS = {"确认": "confirmed", "驳回": "dismissed", "待核实": "open"}
 COLUMNS = [  # (header, source column, width)
     ("乡镇", "township_code", 12), ("村", "village_code", 14), ("规则", "rule_title", 22), ("方向", "direction_title", 8),
-    ("户编号", "household_id", 22), ("户号", "hukou_household_id", 18), ("身份证号", "id_number", 20),
-    ("证据", "evidence_text", 70), ("决定", "decision", 10), ("备注", "note", 30),
+    ("状态", "state_title", 10), ("户编号", "household_id", 22), ("户号", "hukou_household_id", 18),
+    ("身份证号", "id_number", 20), ("证据", "evidence_text", 70), ("上次决定", "history", 30),
+    ("决定", "decision", 10), ("备注", "note", 30),
     ("标识", "flag_key", 10), ("证据摘要", "evidence_hash", 10), ("状态标记", "state_token", 10),
 ]
 KEY_COLUMNS = ("标识", "证据摘要", "状态标记")  # hidden: which flag, the evidence seen, the flag's state then
@@ -53,9 +54,11 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
     """The open flags for stewards, grouped by township and village (one row per flag). ``warehouse_db`` may be
     the publish transaction's connection, so the workbook is written before that transaction commits."""
     frame = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.status == "open"), warehouse_db)
-    frame["state_token"] = state_tokens(frame, latest_reviews(warehouse_db))
+    latest = latest_reviews(warehouse_db)
+    frame["state_token"] = state_tokens(frame, latest)
     frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(RULE_TITLES),
-                         direction_title=frame["direction"].map(DIRECTION_TITLES), decision="", note="")
+                         direction_title=frame["direction"].map(DIRECTION_TITLES),
+                         **decision_history(frame, latest))
     frame = frame.sort_values(["township_code", "village_code", "rule_code", "household_id", "id_number"])
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -89,6 +92,30 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
     return out
+
+
+STATE_TITLES = {"new": "新增", "still": "持续", "reopened": "重新打开", "pending": "待核实"}
+
+
+def decision_history(flags: pd.DataFrame, latest: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per open flag, what the steward sees of its past: 状态 (新增 tonight, 持续, 重新打开 after a resolution or a
+    dismissal whose evidence changed, 待核实 carried over), 上次决定 (the latest decision: what, who, when, why), and
+    决定 / 备注 pre-filled with a 待核实 and its note, so an unfinished check is not lost."""
+    tonight = flags["last_seen_run"].max() if len(flags) else ""
+    last = latest.reindex(flags["flag_key"]).set_index(flags.index)
+    pending = last["decision"].eq("待核实")
+    opened = flags["opened_run"].fillna(flags["first_seen_run"])
+    state = pd.Series(STATE_TITLES["still"], index=flags.index, dtype="str")
+    state = state.mask(opened.eq(tonight) & flags["first_seen_run"].ne(tonight), STATE_TITLES["reopened"])
+    state = state.mask(flags["first_seen_run"].eq(tonight), STATE_TITLES["new"])
+    state = state.mask(pending & ~opened.eq(tonight), STATE_TITLES["pending"])
+    when = pd.to_datetime(last["decided_at"], utc=True).dt.strftime("%Y-%m-%d")
+    note = last["note"].fillna("").astype("str")
+    history = (last["decision"].astype("str") + "(" + last["reviewer"].astype("str") + "," + when + ")"
+               + note.where(note.eq(""), ":" + note)).where(last["decision"].notna(), "")
+    carried = pending & state.eq(STATE_TITLES["pending"])
+    return {"state_title": state, "history": history, "decision": pd.Series("", index=flags.index).mask(carried, "待核实"),
+            "note": pd.Series("", index=flags.index).mask(carried, note)}
 
 
 def latest_reviews(warehouse_db: Engine | Connection) -> pd.DataFrame:
@@ -169,6 +196,12 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None) -> di
         problems = _stale_rows(decided, current, latest)
         if problems:
             raise ReviewError(f"{path.name}: 未导入 (nothing imported):\n  " + "\n  ".join(problems))
+        before = latest.reindex(decided["标识"])
+        unchanged = (decided["决定"].eq("待核实").to_numpy() & (before["decision"].to_numpy() == "待核实")
+                     & (before["note"].fillna("").to_numpy() == decided["备注"].to_numpy()))
+        decided = decided[~unchanged]  # a 待核实 carried over as it was is not a new decision
+        if decided.empty:
+            return {"unchanged": int(unchanged.sum())}
         who = reviewer or getpass.getuser()
         when = warehouse.now()
         conn.execute(insert(warehouse.reviews), [

@@ -32,7 +32,7 @@ def test_flags_export_columns_in_order_as_bom_csv_and_xlsx(tmp_path):
 def _published_with_people(tmp_path):
     """A warehouse with flags about persons (18-digit identity numbers), one of them decided by a steward."""
     from helpers import valid_id
-    from jingzhun.review import import_review, write_review_workbook
+    from jingzhun.review import HEADERS, import_review, write_review_workbook
 
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
     engine = warehouse.connect(url)
@@ -44,7 +44,7 @@ def _published_with_people(tmp_path):
     book = write_review_workbook(engine, tmp_path / "review.xlsx")
     wb = openpyxl.load_workbook(book)
     ws = wb["核实清单"]
-    ws.cell(2, 9).value, ws.cell(2, 10).value = "驳回", "人员健在,系误报"
+    ws.cell(2, HEADERS.index("决定") + 1).value, ws.cell(2, HEADERS.index("备注") + 1).value = "驳回", "人员健在,系误报"
     wb.save(book)
     import_review(engine, book, reviewer="孙核查")
     return url, ids

@@ -277,3 +277,47 @@ def test_the_same_facts_resent_in_another_order_or_split_across_renamed_files_ke
     assert after["status"].eq("dismissed").all()
     assert after["evidence_hash"].tolist() == several["evidence_hash"].tolist()
     assert after["last_seen_run"].eq("r2").all()
+
+
+# ---------------------------------------------------------------- decisions keep their history
+
+def _sheet_rows(book) -> pd.DataFrame:
+    ws = openpyxl.load_workbook(book)["核实清单"]
+    rows = [[c.value for c in r] for r in ws.iter_rows(min_row=2)]
+    return pd.DataFrame(rows, columns=HEADERS).fillna("").set_index("标识")
+
+
+def test_a_pending_check_is_carried_over_with_its_note_and_new_flags_say_so(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    first = write_review_workbook(warehouse.connect(url), tmp_path / "r1.xlsx")
+    assert set(_sheet_rows(first)["状态"]) == {"新增"}
+    car, _ = _car_flag(url)
+    decide(first, {car: ("待核实", "下周二入户")})
+    import_review(warehouse.connect(url), first, reviewer="吴")
+    nightly_publish(url, "r2", frames)
+    second = _sheet_rows(write_review_workbook(warehouse.connect(url), tmp_path / "r2.xlsx"))
+    assert second.loc[car, ["状态", "决定", "备注"]].tolist() == ["待核实", "待核实", "下周二入户"]
+    assert second.loc[car, "上次决定"].startswith("待核实(吴,") and second.loc[car, "上次决定"].endswith(":下周二入户")
+    assert set(second.drop(index=car)["状态"]) == {"持续"}
+    assert import_review(warehouse.connect(url), tmp_path / "r2.xlsx") == {"unchanged": 1}   # carried over as it was
+    assert len(_reviews(url)) == 1
+
+
+def test_a_flag_opened_again_after_a_dismissal_shows_the_earlier_decision(frames, tmp_path):
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "r1.xlsx")
+    car, owns = _car_flag(url)
+    decide(book, {car: ("驳回", "车已过户给他人")})
+    import_review(warehouse.connect(url), book, reviewer="郑")
+    second_car = dict(frames)                                                   # a second car: new evidence
+    extra = frames["vehicles"][owns(frames["vehicles"])].head(1).assign(plate="甘A-NEW01", _row=9999)
+    second_car["vehicles"] = pd.concat([frames["vehicles"], extra], ignore_index=True)
+    nightly_publish(url, "r2", second_car)
+    rows = _sheet_rows(write_review_workbook(warehouse.connect(url), tmp_path / "r3.xlsx"))
+    assert rows.loc[car, "状态"] == "重新打开" and rows.loc[car, "决定"] == ""
+    assert rows.loc[car, "上次决定"].startswith("驳回(郑,") and "车已过户给他人" in rows.loc[car, "上次决定"]
+    decide(tmp_path / "r3.xlsx", {car: ("驳回", "车已过户给他人")})               # the same reason, decided again
+    assert import_review(warehouse.connect(url), tmp_path / "r3.xlsx") == {"驳回": 1}
+    assert current(url).loc[car, "status"] == "dismissed"
