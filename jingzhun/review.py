@@ -17,6 +17,8 @@ import openpyxl
 import pandas as pd
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.page import PageMargins
+from openpyxl.worksheet.pagebreak import Break
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from jingzhun import warehouse
@@ -26,10 +28,10 @@ from jingzhun.policy import Policy
 SHEET = "核实清单"
 DECISIONS = {"确认": "confirmed", "驳回": "dismissed", "待核实": "open"}
 COLUMNS = [  # (header, source column, width)
-    ("乡镇", "township_code", 12), ("村", "village_code", 14), ("规则", "rule_title", 22), ("方向", "direction_title", 8),
-    ("状态", "state_title", 10), ("户编号", "household_id", 22), ("户号", "hukou_household_id", 18),
-    ("身份证号", "id_number", 20), ("证据", "evidence_text", 70), ("上次决定", "history", 30),
-    ("决定", "decision", 10), ("备注", "note", 30),
+    ("乡镇", "township_code", 11), ("村", "village_code", 14), ("规则", "rule_title", 16), ("方向", "direction_title", 6),
+    ("状态", "state_title", 8), ("户编号", "household_id", 20), ("户号", "hukou_household_id", 16),
+    ("身份证号", "id_number", 20), ("证据", "evidence_text", 50), ("上次决定", "history", 20),
+    ("决定", "decision", 8), ("备注", "note", 18),
     ("标识", "flag_key", 10), ("证据摘要", "evidence_hash", 10), ("状态标记", "state_token", 10),
 ]
 KEY_COLUMNS = ("标识", "证据摘要", "状态标记")  # hidden: which flag, the evidence seen, the flag's state then
@@ -80,12 +82,20 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
         ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = width
     for col in KEY_COLUMNS:
         ws.column_dimensions[openpyxl.utils.get_column_letter(HEADERS.index(col) + 1)].hidden = True
-    for row in ws.iter_rows(min_row=2, min_col=HEADERS.index("证据") + 1, max_col=HEADERS.index("证据") + 1):
-        row[0].alignment = Alignment(wrap_text=True, vertical="top")
+    wrapped = [HEADERS.index(h) for h in ("规则", "证据", "上次决定", "备注")]
+    for row in ws.iter_rows(min_row=2):
+        lines = 1
+        for j, cell in enumerate(row):
+            cell.alignment = Alignment(wrap_text=j in wrapped, vertical="top")
+            if j in wrapped and cell.value:
+                lines = max(lines, -(-_display_width(str(cell.value)) // max(COLUMNS[j][2] - 1, 1)))
+        ws.row_dimensions[row[0].row].height = 15 * lines   # spreadsheets do not grow wrapped rows of a file
     ws.freeze_panes = "A2"
+    _print_setup(ws, frame["village_code"].tolist())
     ws.auto_filter.ref = f"A1:{openpyxl.utils.get_column_letter(len(HEADERS))}{max(last, 1)}"
     summary = wb.create_sheet("按村汇总")
     summary.append(["乡镇", "村", "待核实条数"])
+    summary.page_setup.orientation, summary.page_setup.paperSize = "landscape", summary.PAPERSIZE_A4
     for (township, village), n in frame.groupby(["township_code", "village_code"]).size().items():
         summary.append([township, village, int(n)])
     out = Path(out)
@@ -116,6 +126,25 @@ def decision_history(flags: pd.DataFrame, latest: pd.DataFrame) -> dict[str, pd.
     carried = pending & state.eq(STATE_TITLES["pending"])
     return {"state_title": state, "history": history, "decision": pd.Series("", index=flags.index).mask(carried, "待核实"),
             "note": pd.Series("", index=flags.index).mask(carried, note)}
+
+
+def _display_width(text: str) -> int:
+    """Columns a text takes in a spreadsheet: two for a CJK character, one for others."""
+    return sum(2 if ord(c) >= 0x2E80 else 1 for c in text)
+
+
+def _print_setup(ws, villages: list[str]) -> None:
+    """How a steward prints it: A4 landscape, every column on the page width, the header on every page, a new
+    page for each village (rows stay as tall as their wrapped evidence: no fixed heights)."""
+    ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    ws.oddFooter.center.text = "第 &P 页,共 &N 页"
+    for i in range(1, len(villages)):
+        if villages[i] != villages[i - 1]:
+            ws.row_breaks.append(Break(id=i + 1))   # after sheet row i + 1 (row 1 is the header)
 
 
 def latest_reviews(warehouse_db: Engine | Connection) -> pd.DataFrame:

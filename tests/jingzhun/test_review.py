@@ -321,3 +321,27 @@ def test_a_flag_opened_again_after_a_dismissal_shows_the_earlier_decision(frames
     decide(tmp_path / "r3.xlsx", {car: ("驳回", "车已过户给他人")})               # the same reason, decided again
     assert import_review(warehouse.connect(url), tmp_path / "r3.xlsx") == {"驳回": 1}
     assert current(url).loc[car, "status"] == "dismissed"
+
+
+def test_the_review_workbook_prints_on_a4_landscape_every_column_on_the_width_a_page_per_village(frames, tmp_path):
+    """LibreOffice prints it as a steward would: every page A4 landscape, a new page for each village, every
+    column fitted to the page width, the header row repeated on every page."""
+    import re
+    import subprocess
+
+    from helpers import office
+
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    nightly_publish(url, "r1", frames)
+    book = write_review_workbook(warehouse.connect(url), tmp_path / "review.xlsx")
+    ws = openpyxl.load_workbook(book)["核实清单"]
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.print_title_rows == "$1:$1"
+    villages = current(url)["village_code"].nunique()
+    assert len(ws.row_breaks.brk) == villages - 1
+    subprocess.run([office(), "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(book)],
+                   check=True, timeout=180, capture_output=True)
+    pdf = (tmp_path / "review.pdf").read_bytes()
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert len(boxes) >= villages
+    assert all(abs(float(w) - 841.9) < 1 and abs(float(h) - 595.3) < 1 for w, h in boxes)   # A4 landscape
