@@ -43,17 +43,22 @@ def raised(*rows) -> pd.DataFrame:
     return frame.assign(flag_key=warehouse.flag_keys(frame), evidence_hash=warehouse.evidence_hashes(frame))
 
 
-def office() -> str:
-    """LibreOffice's binary: what the tests open workbooks with as a person's spreadsheet would. Locally a test
-    skips without it; CI must have it (.ci/run installs Debian's libreoffice-calc-nogui)."""
+def required_tool(*names: str, package: str) -> str:
+    """The first of ``names`` on the PATH: a real program a test drives as a person would (a browser, an office
+    suite). Locally the test skips without it; CI must have it (.ci/run installs Debian's ``package``)."""
     import os
     import shutil
 
     import pytest
 
-    found = shutil.which("soffice") or shutil.which("libreoffice")
+    found = next((path for name in names if (path := shutil.which(name))), None)
     if not found:
         if os.environ.get("CI"):
-            raise RuntimeError("CI needs LibreOffice (.ci/run installs Debian's libreoffice-calc-nogui)")
-        pytest.skip("LibreOffice is not installed")
+            raise RuntimeError(f"CI needs {names[0]} (.ci/run installs Debian's {package})")
+        pytest.skip(f"{names[0]} is not installed")
     return found
+
+
+def office() -> str:
+    """LibreOffice: what the tests open workbooks with, as a person's spreadsheet would."""
+    return required_tool("soffice", "libreoffice", package="libreoffice-calc-nogui")

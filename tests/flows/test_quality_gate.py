@@ -18,7 +18,7 @@ from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.readers import read_file
 
-from helpers import AS_OF, office, valid_id
+from helpers import AS_OF, office, required_tool, valid_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite]
 
@@ -160,12 +160,7 @@ def test_the_validation_workbook_converts_with_libreoffice(nights, tmp_path):
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        if os.environ.get("CI"):
-            raise RuntimeError("CI needs Chromium (.ci/run installs Debian's chromium)")
-        pytest.skip("Chromium is not installed")
-    return found
+    return required_tool("chromium", "chromium-browser", package="chromium")
 
 
 def test_the_data_docs_render_in_a_headless_browser_without_internet(nights, tmp_path):
