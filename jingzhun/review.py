@@ -219,7 +219,9 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None) -> di
                                .where(warehouse.reviews.c.workbook_sha256 == digest)).scalar()
         if earlier:
             return {"already imported": int(earlier)}
-        current = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.flag_key.in_(decided["标识"].tolist())), conn)
+        f = warehouse.flags.c  # every flag's state, filtered here: an IN list of a whole county's keys exceeds SQLite's
+        current = pd.read_sql(select(f.flag_key, f.status, f.evidence_hash, f.opened_run, f.first_seen_run), conn)
+        current = current[current["flag_key"].isin(decided["标识"])]
         latest = latest_reviews(conn)
         current = current.assign(state_token=state_tokens(current, latest)).set_index("flag_key")
         problems = _stale_rows(decided, current, latest)
