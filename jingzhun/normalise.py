@@ -28,6 +28,7 @@ ID_PROBLEMS = {
     "date": "身份证号中出生日期不存在 (impossible birth date)",
     "region": "身份证号地址码不存在 (address code never existed in GB/T 2260)",
 }
+ID_PROBLEM_WORDS = {key: text.split(" (")[0] for key, text in ID_PROBLEMS.items()}  # the Chinese alone, for evidence
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from jingzhun.normalise import normalise_names
+
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -46,14 +48,23 @@ def items(frame: pd.DataFrame, source: str, fields: dict[str, str]) -> pd.Series
     return out + "}"
 
 
+# Fields of a sentence that hold a person's name: shown as the registers are compared (white space removed,
+# full-width folded, traditional characters simplified: 袁 颖俊 -> 袁颖俊, 秀榮 -> 秀荣); the JSON keeps what was sent.
+NAME_FIELDS = frozenset({"name", "member_name", "head_name", "hukou_name"})
+
+
 def sentence(frame: pd.DataFrame, template: str) -> pd.Series:
-    """A Chinese sentence per row from a template with ``{column}`` fields (filled column-wise)."""
+    """A Chinese sentence per row from a template with ``{column}`` fields (filled column-wise); a missing value
+    reads ``—``; names read as in :data:`NAME_FIELDS`."""
     out = pd.Series("", index=frame.index, dtype="str")
     rest = template
     while "{" in rest:
         head, _, tail = rest.partition("{")
         column, _, rest = tail.partition("}")
-        out = out + head + _text(_column(frame, column)).replace("", "—")
+        value = _text(_column(frame, column))
+        if column in NAME_FIELDS:
+            value = normalise_names(value)
+        out = out + head + value.replace("", "—")
     return out + rest
 
 

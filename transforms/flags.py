@@ -16,7 +16,8 @@ from functools import cached_property
 
 import pandas as pd
 
-from jingzhun.normalise import ID_PROBLEMS
+from jingzhun.contract import SOURCES
+from jingzhun.normalise import ID_PROBLEM_WORDS
 from jingzhun.policy import Policy
 from transforms import evidence as ev
 from transforms import intermediate as it
@@ -138,13 +139,25 @@ def _cars(ctx: Context) -> pd.DataFrame:
     return rows.assign(year_end=year_end, by_identification=rows["first_registered"].le(year_end))
 
 
-def _car_evidence(rows: pd.DataFrame):
+def _car_evidence(rows: pd.DataFrame, type_names: dict[str, str]):
     item = ev.items(rows, "vehicles", {"id_number": "owner_id_number", "plate": "plate", "vehicle_type": "vehicle_type",
                                        "vehicle_class": "vehicle_class", "vehicle_status": "vehicle_status",
                                        "first_registered": "first_registered", "identified_year": "identified_year"})
-    text = ev.sentence(rows, "成员{member_name}名下车辆{plate}({vehicle_type},{vehicle_class},{vehicle_status})"
+    rows = rows.assign(vehicle_words=vehicle_words(rows["vehicle_type"], rows["vehicle_class"], type_names))
+    text = ev.sentence(rows, "成员{member_name}名下车辆{plate}({vehicle_words},{vehicle_status})"
                              "初次登记于{first_registered},识别年度{identified_year}")
     return item, text
+
+
+def vehicle_words(given: pd.Series, klass: pd.Series, type_names: dict[str, str]) -> pd.Series:
+    """A vehicle's type in words, its GA 802 code after: ``小型轿车,K33`` whether the department wrote the name or
+    the code (the first name ``type_names`` lists for the code; a code without a name reads as the code alone)."""
+    names: dict[str, str] = {}
+    for name, code in type_names.items():
+        names.setdefault(code, name)
+    given, klass = given.fillna("").astype("str"), klass.fillna("").astype("str")
+    named = given.where(given.ne(klass) & given.ne(""), klass.map(names).fillna(""))
+    return (named + "," + klass).where(named.ne(""), klass).where(klass.ne(""), given)
 
 
 @rule("RM_CAR", "remove", (*LIVING, "vehicles"), (("vehicles", "first_registered"), ("poverty_register", "identified_year")))
@@ -152,7 +165,7 @@ def rm_car(ctx: Context) -> pd.DataFrame:
     """A living member owns a car in use, registered by the end of the identification year (错评)."""
     rows = _cars(ctx)
     rows = rows[rows["by_identification"]]
-    return _household_flags(ctx, rows, *_car_evidence(rows))
+    return _household_flags(ctx, rows, *_car_evidence(rows, ctx.policy.vehicle_type_names))
 
 
 @rule("RV_CAR_ACQUIRED", "review", (*LIVING, "vehicles"), (("vehicles", "first_registered"), ("poverty_register", "identified_year")))
@@ -160,7 +173,7 @@ def rv_car_acquired(ctx: Context) -> pd.DataFrame:
     """Same car, first registered after the identification year (or on an unknown date): check for exit."""
     rows = _cars(ctx)
     rows = rows[~rows["by_identification"]]
-    return _household_flags(ctx, rows, *_car_evidence(rows))
+    return _household_flags(ctx, rows, *_car_evidence(rows, ctx.policy.vehicle_type_names))
 
 
 @rule("RM_PROPERTY", "remove", (*LIVING, "real_estate"))
@@ -192,7 +205,8 @@ def _death_evidence(rows: pd.DataFrame):
     rows = rows.assign(_file=rows["death_file"], _row=rows["death_row"])
     item = ev.items(rows, "deaths", {"id_number": "id_number", "name": "name", "recorded_in": "death_source",
                                      "death_date": "death_date"})
-    text = ev.sentence(rows, "成员{name}已死亡({death_source}记录,日期{death_date})")
+    rows = rows.assign(death_source_title=rows["death_source"].map({s: SOURCES[s].title for s in ("deaths", "hukou")}))
+    text = ev.sentence(rows, "成员{name}已死亡({death_source_title}登记,日期{death_date})")
     return item, text
 
 
@@ -493,7 +507,7 @@ def exit_eligible(ctx: Context) -> pd.DataFrame:
                                              "income_per_capita": "income", "income_line": "income_line",
                                              "safe_water": "safe_water", "electricity": "electricity"})
     text = ev.sentence(rows, "人均纯收入{income}元高于标准{income_line}元；全员参保、无辍学或未入学、无未治愈大病；"
-                             "户主住房最新鉴定{grade}级{renovation};饮水{safe_water},用电{electricity}")
+                             "户主住房最新鉴定{grade}级{renovation}；饮水安全:{safe_water},通生活用电:{electricity}")
     return _household_flags(ctx, rows, item, text)
 
 
@@ -504,7 +518,7 @@ def dq_invalid_id(ctx: Context) -> pd.DataFrame:
     """A register row whose identity number is invalid after normalisation."""
     reg = ctx.frames["poverty_register"]
     rows = reg[~reg["id_number_valid"].astype(bool)]
-    rows = rows.assign(problem_text=rows["id_number_problem"].map(ID_PROBLEMS))
+    rows = rows.assign(problem_text=rows["id_number_problem"].map(ID_PROBLEM_WORDS))
     item = _member_items(rows, {"problem": "id_number_problem"})
     return _person_flags(ctx, rows, item, ev.sentence(rows, "{name}的身份证号{id_number}无效:{problem_text}"))
 

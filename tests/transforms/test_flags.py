@@ -491,3 +491,28 @@ def test_evidence_is_json_with_file_row_and_values():
     assert record["source"] == "vehicles" and record["file"] == "vehicles/t.csv" and record["row"] == 2
     assert record["first_registered"] == "2015-01-01" and record["identified_year"] == "2016"
     assert "甘D" in f.iloc[0]["evidence_text"] and "识别年度2016" in f.iloc[0]["evidence_text"]
+
+
+def test_evidence_text_is_chinese_words_with_names_as_compared():
+    """A steward reads words, not source names or codes twice: a vehicle sent as a code reads with its name, a
+    death names the register it was found in, an invalid number says why in Chinese; a name sent with a space or
+    traditional characters reads as the registers compare it (the JSON keeps what was sent)."""
+    import json
+    import re
+
+    t = Town()
+    car = t.household(identified=2016)
+    t.rows["poverty_register"][-2]["姓名"] = "袁 秀榮"
+    t.vehicle(car.ids[0], "K33", "2015-01-01")
+    dead = t.household(ages=(80,))
+    t.death(dead.ids[0], AS_OF - timedelta(days=10))
+    bad = t.household()
+    t.rows["poverty_register"][-1]["身份证号"] = valid_id("62042119741331800")   # 13th month
+    f, _ = t.flags()
+    text = dict(zip(f["rule_code"], f["evidence_text"]))
+    assert "袁秀荣名下车辆" in text["RM_CAR"] and "(小型轿车,K33,正常)" in text["RM_CAR"]
+    assert json.loads(f.set_index("rule_code").loc["RM_CAR", "evidence"])["records"][0]["vehicle_type"] == "K33"
+    assert "(死亡人员登记," in text["RM_DECEASED"]
+    assert "身份证号中出生日期不存在" in text["DQ_INVALID_ID"]
+    for rule, sentence in text.items():
+        assert not re.search(r"[A-Za-z]{2,}", sentence), (rule, sentence)   # no English, no internal names
