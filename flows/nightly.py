@@ -67,6 +67,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
         try:
             with clock("read"):
                 extracted = steps.extract_all(landing, sources or list(SOURCES), databases, config, run_dir)
+                regions = steps.read_regions_reference(landing, config, run_dir)
             with clock("normalise"):
                 staged = steps.stage_all(extracted, config, run_dir)
             steps.check_region_tonight(staged, scope)
@@ -78,7 +79,8 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
             with clock("report"):
                 reports = steps.write_reports(run_id, run_dir, validated, sources_done)
             with clock("load"):
-                published = steps.publish_run(url, run_id, run_dir, extracted, validated, matched, scope, dry_run)
+                published = steps.publish_run(url, run_id, run_dir, extracted, validated, matched, scope, dry_run,
+                                               regions["path"])
         except Exception as exc:
             warehouse.finish_run(engine, run_id, "failed", error=describe(exc))
             raise
@@ -90,6 +92,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     result = {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir, "sources": sources_done,
               "timings": timings, "quarantined": published["quarantined"], "phases": clock.windows,
               "flags_raised": matched.raised, "flags": movements, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
+              "regions": regions,
               "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),
                                "validate": sum(v.seconds for v in validated) - sum(s.seconds for s in staged),
                                "match": matched.seconds, "load": published["seconds"]}, **reports}

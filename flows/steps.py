@@ -20,11 +20,11 @@ from prefect.states import Completed, State
 
 from expectations.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
 from expectations.suites import Tonight
-from jingzhun import warehouse
+from jingzhun import labels, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import DatabaseSource
 from jingzhun.policy import load_policy
-from jingzhun.privacy import contained, describe
+from jingzhun.privacy import SafeError, contained, describe
 from jingzhun.quality_report import write_validation_workbook
 from jingzhun.readers import read_source
 from jingzhun.review import write_review_workbook
@@ -128,6 +128,26 @@ def extract_all(landing: str, wanted: list[str], databases: dict[str, DatabaseSo
     return [settled(f, lambda error, s=s: Extracted(s, "failed", message=f"提取失败 (extraction failed after "
                                                                       f"{EXTRACT_RETRIES} retries): {error}"))
             for s, f in futures.items()]
+
+
+@task(name="regions")
+@contained("regions reference")
+def read_regions_reference(landing: str, config: str | None, run_dir: str) -> dict:
+    """The names of division codes sent tonight (the policy's ``regions_file``, the landing folder's
+    ``regions/``), to ``regions.parquet``: ``{"path", "names", "message"}``. A reference that cannot be used is
+    reported and the warehouse keeps the last one: names are labels, the run goes on without new ones."""
+    policy = load_policy(config)
+    files = labels.regions_files(landing, policy.regions_file)
+    if not files:
+        return {"path": "", "names": 0, "message": ""}
+    try:
+        names = labels.read_regions(files, policy.limits)
+    except SafeError as exc:
+        return {"path": "", "names": 0, "message": f"区划名称未更新 (regions reference not used): {exc}"}
+    path = Path(run_dir) / "regions.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names.to_parquet(path, index=False)
+    return {"path": str(path), "names": len(names), "message": ""}
 
 
 def stage_all(extracted: list[Extracted], config: str | None, run_dir: str) -> list[StagedSource]:
@@ -279,7 +299,7 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
 @task(name="publish")
 @contained("publish")
 def publish_run(url: str, run_id: str, run_dir: str, extracted: list[Extracted], staged: list[StagedSource],
-                matched: Matched, scope: Scope, dry_run: bool) -> dict:
+                matched: Matched, scope: Scope, dry_run: bool, regions_path: str = "") -> dict:
     """Write the run's files, quarantine, registers and flags to the warehouse in one transaction, and the review
     workbook of the open flags after it before that transaction commits: a run is published with its review
     workbook or not at all."""
@@ -296,7 +316,8 @@ def publish_run(url: str, run_id: str, run_dir: str, extracted: list[Extracted],
         try:
             warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
                               pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), scope, villages,
-                              validation_results(staged), before_commit=lambda conn: write_review_workbook(conn, partial))
+                              validation_results(staged), before_commit=lambda conn: write_review_workbook(conn, partial, scope),
+                              region_names=pd.read_parquet(regions_path) if regions_path else None)
         except BaseException:
             partial.unlink(missing_ok=True)  # not published: no review workbook either
             raise

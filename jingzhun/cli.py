@@ -195,6 +195,11 @@ def _print_run(result: dict) -> None:
                   + ", ".join(f"{column} {n}" for column, n in s["cleaned"].items()))
         if s.get("ignored"):
             print(f"    未读取的条目 (entries not read, see run_files.ignored): {s['ignored']}")
+    regions = result.get("regions") or {}
+    if regions.get("message"):
+        print(regions["message"])
+    elif regions.get("names"):
+        print(f"区划名称 (regions reference): {regions['names']} names")
     print(f"flags raised: {result['flags_raised']}")
     if result.get("flags"):
         m = result["flags"]

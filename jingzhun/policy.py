@@ -123,6 +123,9 @@ class Policy(BaseModel):
     earliest_date: date = date(1900, 1, 1)
     earliest_appraisal: date = date(2000, 1, 1)   # rural housing-safety appraisals began after 2000
     dates_may_be_future: tuple[str, ...] = ("social_assistance.end_date",)  # source.column
+    # names of division codes for what people read (labels.py): a CSV or xlsx of 区划代码, 名称; the landing
+    # folder's regions/ adds to it
+    regions_file: str | None = None
     vocab: Vocabulary = Vocabulary()
     limits: ReaderLimits = ReaderLimits()
 

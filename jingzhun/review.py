@@ -21,17 +21,17 @@ from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.pagebreak import Break
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from jingzhun import warehouse
+from jingzhun import labels, warehouse
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.policy import Policy
 
 SHEET = "核实清单"
 DECISIONS = {"确认": "confirmed", "驳回": "dismissed", "待核实": "open"}
 COLUMNS = [  # (header, source column, width)
-    ("乡镇", "township_code", 11), ("村", "village_code", 14), ("规则", "rule_title", 16), ("方向", "direction_title", 6),
-    ("状态", "state_title", 8), ("户编号", "household_id", 20), ("户号", "hukou_household_id", 16),
-    ("身份证号", "id_number", 20), ("证据", "evidence_text", 50), ("上次决定", "history", 20),
-    ("决定", "decision", 8), ("备注", "note", 18),
+    ("乡镇", "township_name", 9), ("村", "village_name", 9), ("规则", "rule_title", 12), ("方向", "direction_title", 5),
+    ("状态", "state_title", 7), ("户主", "head_name", 8), ("姓名", "person_name", 8), ("户编号", "household_id", 20),
+    ("户号", "hukou_household_id", 16), ("身份证号", "id_number", 19), ("证据", "evidence_text", 42),
+    ("上次决定", "history", 16), ("决定", "decision", 7), ("备注", "note", 14),
     ("标识", "flag_key", 10), ("证据摘要", "evidence_hash", 10), ("状态标记", "state_token", 10),
 ]
 KEY_COLUMNS = ("标识", "证据摘要", "状态标记")  # hidden: which flag, the evidence seen, the flag's state then
@@ -52,15 +52,21 @@ class ReviewError(ValueError):
     """A review workbook that cannot be imported; the message lists every problem."""
 
 
-def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
-    """The open flags for stewards, grouped by township and village (one row per flag). ``warehouse_db`` may be
-    the publish transaction's connection, so the workbook is written before that transaction commits."""
+def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: warehouse.Scope | None = None) -> Path:
+    """The open flags for stewards (one row per flag; those inside ``scope`` for a reconciliation), grouped by
+    township and village, named as people know them (:mod:`jingzhun.labels`). ``warehouse_db`` may be the publish
+    transaction's connection, so the workbook is written before that transaction commits."""
     frame = pd.read_sql(select(warehouse.flags).where(warehouse.flags.c.status == "open"), warehouse_db)
+    if scope is not None:
+        frame = frame[scope.holds(frame)].reset_index(drop=True)
     latest = latest_reviews(warehouse_db)
+    reference = labels.stored_regions(warehouse_db)
     frame["state_token"] = state_tokens(frame, latest)
     frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(RULE_TITLES),
                          direction_title=frame["direction"].map(DIRECTION_TITLES),
-                         **decision_history(frame, latest))
+                         township_name=labels.region_names(frame["village_code"], reference, "township"),
+                         village_name=labels.region_names(frame["village_code"], reference, "village"),
+                         **labels.people(warehouse_db, frame), **decision_history(frame, latest))
     frame = frame.sort_values(["township_code", "village_code", "rule_code", "household_id", "id_number"])
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -82,7 +88,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
         ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = width
     for col in KEY_COLUMNS:
         ws.column_dimensions[openpyxl.utils.get_column_letter(HEADERS.index(col) + 1)].hidden = True
-    wrapped = [HEADERS.index(h) for h in ("规则", "证据", "上次决定", "备注")]
+    wrapped = [HEADERS.index(h) for h in ("乡镇", "村", "规则", "户主", "姓名", "证据", "上次决定", "备注")]
     for row in ws.iter_rows(min_row=2):
         lines = 1
         for j, cell in enumerate(row):
@@ -91,13 +97,17 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path) -> Path:
                 lines = max(lines, -(-_display_width(str(cell.value)) // max(COLUMNS[j][2] - 1, 1)))
         ws.row_dimensions[row[0].row].height = 15 * lines   # spreadsheets do not grow wrapped rows of a file
     ws.freeze_panes = "A2"
-    _print_setup(ws, frame["village_code"].tolist())
+    county = labels.region_names(frame["village_code"].head(1), reference, "county")
+    _print_setup(ws, frame["village_code"].tolist(), f"{county.iloc[0] if len(county) else ''} 动态调整核实清单")
     ws.auto_filter.ref = f"A1:{openpyxl.utils.get_column_letter(len(HEADERS))}{max(last, 1)}"
     summary = wb.create_sheet("按村汇总")
-    summary.append(["乡镇", "村", "待核实条数"])
+    summary.append(["乡镇", "村", "村代码", "待核实条数"])
     summary.page_setup.orientation, summary.page_setup.paperSize = "landscape", summary.PAPERSIZE_A4
-    for (township, village), n in frame.groupby(["township_code", "village_code"]).size().items():
-        summary.append([township, village, int(n)])
+    for (_, village, township_name, village_name), n in frame.groupby(
+            ["township_code", "village_code", "township_name", "village_name"]).size().items():
+        summary.append([township_name, village_name, village, int(n)])
+    for column, width in zip("ABCD", (16, 16, 16, 12)):
+        summary.column_dimensions[column].width = width
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb.save(out)
@@ -133,15 +143,17 @@ def _display_width(text: str) -> int:
     return sum(2 if ord(c) >= 0x2E80 else 1 for c in text)
 
 
-def _print_setup(ws, villages: list[str]) -> None:
+def _print_setup(ws, villages: list[str], title: str = "") -> None:
     """How a steward prints it: A4 landscape, every column on the page width, the header on every page, a new
-    page for each village (rows stay as tall as their wrapped evidence: no fixed heights)."""
+    page for each village, the title above and page numbers below."""
     ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"
     ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     ws.oddFooter.center.text = "第 &P 页,共 &N 页"
+    if title:
+        ws.oddHeader.center.text = title
     for i in range(1, len(villages)):
         if villages[i] != villages[i - 1]:
             ws.row_breaks.append(Break(id=i + 1))   # after sheet row i + 1 (row 1 is the header)

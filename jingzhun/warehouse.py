@@ -156,6 +156,13 @@ village_indicators = Table(
     Column("share_refer", Float), Column("share_review", Float), Column("add_families", Integer),
 )
 
+regions = Table(  # the regions reference (labels.py): one row per division code, replaced by a run that has one
+    "regions", metadata,
+    Column("code", String(12), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("run_id", String(40), nullable=False),
+)
+
 FLAG_EXPORT_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
                        "evidence", "status", "first_seen_run", "last_seen_run"]
 
@@ -416,12 +423,14 @@ class AuditError(RuntimeError):
 def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame,
             registers: dict[str, pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
             scope: Scope | None, villages: pd.DataFrame | None = None,
-            validation: pd.DataFrame | None = None, before_commit: Callable | None = None) -> None:
+            validation: pd.DataFrame | None = None, before_commit: Callable | None = None,
+            region_names: pd.DataFrame | None = None) -> None:
     """Write the run's flags to staging, audit them, and publish everything in one transaction.
 
     A crash or failed audit anywhere rolls the whole transaction back: the published registers and
     flags stay as the previous run left them. A register not loaded tonight keeps its previous
-    snapshot; flags of rules not evaluated keep their state. ``before_commit(conn)`` writes what must exist
+    snapshot; flags of rules not evaluated keep their state; ``region_names`` (code, name) replaces the regions
+    reference when the run has one. ``before_commit(conn)`` writes what must exist
     with the published state (the review workbook): if it fails, nothing is published.
     """
     staged = raised.assign(run_id=run_id, flag_key=flag_keys(raised), evidence_hash=evidence_hashes(raised))
@@ -445,6 +454,9 @@ def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.Da
         conn.execute(delete(wap_flags).where(wap_flags.c.run_id == run_id))
         if villages is not None:
             bulk_insert(conn, village_indicators, villages.assign(run_id=run_id))
+        if region_names is not None and len(region_names):  # a run without a reference keeps the last one
+            conn.execute(delete(regions))
+            bulk_insert(conn, regions, region_names.assign(run_id=run_id))
         if before_commit is not None:
             before_commit(conn)
 

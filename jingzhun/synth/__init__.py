@@ -51,6 +51,9 @@ def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | Non
         table = table.sample(frac=1, random_state=int(rng.integers(0, 2**31))).reset_index(drop=True)
         writers.write_source(rng, landing, name, table)
         counts[name] = len(table)
+    (landing / "regions").mkdir(parents=True, exist_ok=True)
+    population.region_names(population.village_codes(households)).to_csv(
+        landing / "regions" / "区划名称.csv", index=False, encoding="utf-8-sig")
     truth = out / "ground_truth"
     truth.mkdir(parents=True, exist_ok=True)
     expected.to_csv(truth / EXPECTED_FLAGS, index=False, encoding="utf-8")

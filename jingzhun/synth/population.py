@@ -40,6 +40,24 @@ class World:
     expected: pd.DataFrame
 
 
+TOWNSHIP_NAMES = ("乌兰镇", "东湾镇", "北湾镇", "糜滩镇", "平堡镇", "东升镇", "北滩镇", "五合镇", "刘川镇", "高湾镇",
+                  "若笠乡", "石门乡", "双龙镇", "三滩镇", "兴隆乡", "永新乡", "靖安乡", "大芦镇")
+VILLAGE_WORDS = ("红柳", "新庄", "杨湾", "沙河", "金峡", "三合", "双井", "黄崖", "碾湾", "李沟", "大坪", "吴庄",
+                 "马场", "羊胡", "东滩", "西川", "南塬", "北梁", "石板", "水泉", "窑洞", "王岔", "高庄", "柳树")
+
+
+def region_names(villages: np.ndarray) -> pd.DataFrame:
+    """The regions reference a county sends with its registers: township and village names by code."""
+    codes = pd.Series(sorted(set(villages)), dtype="str")
+    townships = codes.str[:9].drop_duplicates()
+    township_names = [TOWNSHIP_NAMES[i % len(TOWNSHIP_NAMES)] + ("" if i < len(TOWNSHIP_NAMES) else str(i))
+                      for i in range(len(townships))]
+    village_names = [VILLAGE_WORDS[i % len(VILLAGE_WORDS)] + ("村" if i < len(VILLAGE_WORDS) else f"{i}村")
+                     for i in range(len(codes))]
+    return pd.DataFrame({"区划代码": pd.concat([townships + "000", codes]).tolist(),
+                         "名称": township_names + village_names})
+
+
 def village_codes(n_households: int) -> np.ndarray:
     n_villages = max(3, -(-n_households // HOUSEHOLDS_PER_VILLAGE))
     v = np.arange(n_villages)

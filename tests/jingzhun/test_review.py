@@ -345,3 +345,28 @@ def test_the_review_workbook_prints_on_a4_landscape_every_column_on_the_width_a_
     boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
     assert len(boxes) >= villages
     assert all(abs(float(w) - 841.9) < 1 and abs(float(h) - 595.3) < 1 for w, h in boxes)   # A4 landscape
+
+
+def test_review_rows_name_places_and_people_and_a_reconciliation_holds_only_its_scope(county, frames, tmp_path,
+                                                                                        warehouse_url):
+    from jingzhun import labels
+    from jingzhun.policy import ReaderLimits
+
+    names = labels.read_regions(labels.regions_files(county["landing"], None), ReaderLimits())
+    raised, skipped = flags(frames, Policy(), pd.Timestamp(AS_OF))
+    rules = pd.DataFrame({"rule_code": list(RULES), "evaluated": True, "reason": "", "raised": 0})
+    empty = pd.DataFrame()
+    warehouse.publish(warehouse.connect(warehouse_url), "r1", empty, empty, frames, raised, rules, None,
+                      region_names=names)
+    village = raised["village_code"].value_counts().index[0]
+    scope = warehouse.Scope(village)
+    rows = pd.read_excel(write_review_workbook(warehouse.connect(warehouse_url), tmp_path / "r.xlsx", scope),
+                         dtype=str, engine="openpyxl").fillna("")
+    by_code = names.set_index("code")["name"]
+    assert len(rows) == int(raised["village_code"].eq(village).sum()) > 0
+    assert set(rows["村"]) == {by_code[village]} and set(rows["乡镇"]) == {by_code[village[:9] + "000"]}
+    assert rows["户主"].ne("").all()                                   # every row names its household's head
+    person = rows["身份证号"].ne("")
+    assert rows.loc[person, "姓名"].ne("").all()
+    assert rows["户号"].ne("").all()
+    assert set(rows.loc[rows["户编号"].eq(""), "规则"]) <= {"低保户应纳入", "特困人员应纳入", "应纳入但有村干部"}  # not on the register

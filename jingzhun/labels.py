@@ -1,0 +1,124 @@
+"""Who and where a flag is about, in the words people use: region names for codes, and the names of the
+person and of the household head. The one owner of those labels for every output a person reads (review
+workbook, 公示 list, household dossier, indicators).
+
+Region names come from a ``regions`` reference (one row per division code: code -> name), sent as the landing
+folder's ``regions/`` files or named by the policy (``regions_file``), stored in the warehouse with each run
+that has one. A county without an entry is named from GB/T 2260 (python-stdnum's table); a code without any
+name reads as the code.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, select
+
+from jingzhun import warehouse
+from jingzhun.contract import Column, Source
+from jingzhun.policy import ReaderLimits
+from jingzhun.privacy import SafeError
+
+REGIONS = Source("regions", "行政区划名称", (  # a reference, not a register: one row per division code
+    Column("code", ("区划代码", "统计用区划代码", "行政区划代码", "代码"), True, "text"),
+    Column("name", ("名称", "区划名称", "单位名称", "村名称", "乡镇名称"), True, "text"),
+))
+REGIONS_FOLDER = "regions"
+
+
+class RegionsError(SafeError):
+    """A regions reference that cannot be used: the message names the file, row and what is wrong."""
+
+
+def read_regions(files: list[Path], limits: ReaderLimits) -> pd.DataFrame:
+    """One row per division code (12 digits: a township's ``620421100`` is ``620421100000``): its name. Codes are
+    digits of 6, 9 or 12; a row that is not is refused with its file and row; the last file named wins a code."""
+    from jingzhun.readers import read_file
+
+    parts = []
+    for path in files:
+        data, _, record = read_file(Path(path), REGIONS, f"{REGIONS_FOLDER}/{Path(path).name}", limits)
+        code = data["code"].fillna("").astype("str").str.strip()
+        bad = ~code.str.fullmatch(r"[0-9]{6}|[0-9]{9}|[0-9]{12}")
+        if bad.any():
+            row = int(data.loc[bad, "_row"].iloc[0])
+            raise RegionsError(f"{record.file}: 第{row}行 区划代码应为6、9或12位数字 (row {row}: a division code of 6, 9 "
+                               f"or 12 digits)")
+        parts.append(pd.DataFrame({"code": code.str.ljust(12, "0"),
+                                   "name": data["name"].fillna("").astype("str").str.strip()}))
+    if not parts:
+        return pd.DataFrame({"code": pd.Series([], dtype="str"), "name": pd.Series([], dtype="str")})
+    return pd.concat(parts).drop_duplicates("code", keep="last").query("name != ''").reset_index(drop=True)
+
+
+def regions_files(landing: str | Path, regions_file: str | None) -> list[Path]:
+    """The reference files of a run: the policy's ``regions_file``, then the landing folder's ``regions/``."""
+    folder = Path(landing) / REGIONS_FOLDER
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".xlsx")
+                   and not p.name.startswith((".", "~$"))) if folder.is_dir() else []
+    return ([Path(regions_file)] if regions_file else []) + found
+
+
+def stored_regions(warehouse_db: Engine | Connection) -> pd.DataFrame:
+    """The reference the last run that had one stored: code -> name."""
+    return pd.read_sql(select(warehouse.regions.c.code, warehouse.regions.c.name), warehouse_db).set_index("code")["name"]
+
+
+@lru_cache(maxsize=1)
+def _gb2260_counties() -> dict[str, str]:
+    """Current GB/T 2260 county names by 6-digit code (the latest name where a code was renamed)."""
+    from stdnum import numdb
+
+    names = {}
+    for _, plo, phi, _, children in numdb.get("cn/loc").prefixes:
+        for _, clo, chi, props, _ in children:
+            if "county" not in props or plo != phi or clo != chi:
+                continue
+            names[f"{int(plo):02d}{int(clo):04d}"] = re.sub(r"^\[[0-9-]*\]", "", props["county"])
+    return names
+
+
+def region_names(codes: pd.Series, reference: pd.Series, level: str) -> pd.Series:
+    """Names for village codes at ``level`` (``county``, ``township``, ``village``) from ``reference``
+    (code -> name, 12-digit codes); a county not in it from GB/T 2260; else the code itself."""
+    codes = codes.fillna("").astype("str")
+    width = {"county": 6, "township": 9, "village": 12}[level]
+    key = codes.str[:width].str.ljust(12, "0")
+    names = key.map(reference)
+    if level == "county":
+        names = names.fillna(codes.str[:6].map(_gb2260_counties()))
+    return names.fillna(codes.str[:width]).astype("str")
+
+
+def people(warehouse_db: Engine | Connection, flags: pd.DataFrame) -> pd.DataFrame:
+    """Per flag (same index): ``person_name`` (the register's name of its person, else hukou's) and ``head_name``
+    (the register household's head, else the hukou household's), as the registers compare names. Read from the
+    published registers, only for the numbers and households of ``flags``."""
+    reg, hk = warehouse.staging_tables["poverty_register"].c, warehouse.staging_tables["hukou"].c
+    ids = set(flags["id_number"]) - {""}
+    households, hukou_households = set(flags["household_id"]) - {""}, set(flags["hukou_household_id"]) - {""}
+    named = pd.concat([_names(warehouse_db, reg.id_number, reg.name_norm, reg.id_number, ids),
+                       _names(warehouse_db, hk.id_number, hk.name_norm, hk.id_number, ids)])
+    named = named[~named.index.duplicated()]  # the register's name first
+    heads = _names(warehouse_db, reg.household_id, reg.name_norm, reg.household_id, households, reg.relation == "户主")
+    hukou_heads = _names(warehouse_db, hk.hukou_household_id, hk.name_norm, hk.hukou_household_id, hukou_households,
+                         hk.relation == "户主")
+    head = flags["household_id"].map(heads).fillna(flags["hukou_household_id"].map(hukou_heads))
+    return pd.DataFrame({"person_name": flags["id_number"].map(named).fillna(""), "head_name": head.fillna("")},
+                        index=flags.index)
+
+
+def _names(db, key, name, filtered, wanted: set[str], *where) -> pd.Series:
+    """key -> the (first) name of rows whose ``filtered`` column is in ``wanted``; in slices (bound parameters)."""
+    wanted = sorted(wanted)
+    parts = []
+    for i in range(0, len(wanted), 500):
+        query = select(key.label("key"), func.min(name).label("name")).where(filtered.in_(wanted[i:i + 500]), *where)
+        parts.append(pd.read_sql(query.group_by(key), db))
+    if not parts:
+        return pd.Series(dtype="str")
+    found = pd.concat(parts)
+    return found.set_index("key")["name"]
