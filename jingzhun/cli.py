@@ -147,13 +147,21 @@ def cmd_flags_export(args: argparse.Namespace) -> int:
 
 def cmd_flags_publicity(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
-    from jingzhun.exports import write_table
     from jingzhun.policy import load_policy
-    from jingzhun.review import publicity_list
+    from jingzhun.publicity import period, publicity_list, write_publicity
 
-    frame = publicity_list(warehouse.connect(args.warehouse), load_policy(args.config))
-    path = write_table(frame, Path(args.out), sheet="公示名单")
-    print(f"{len(frame)} confirmed additions and removals written to {path}")
+    if Path(args.out).suffix.lower() != ".xlsx":
+        print(f"refused: --out {args.out}: the 公示 list is written as FILE.xlsx", file=sys.stderr)
+        return 2
+    policy = load_policy(args.config)
+    listed = publicity_list(warehouse.connect(args.warehouse), policy)
+    if listed.empty:
+        print("没有已确认的拟纳入或拟清退对象,未生成公示名单 (nothing confirmed to add or remove: no 公示 list written)")
+        return 0
+    path = write_publicity(listed, Path(args.out), policy, args.start)
+    first, last = period(args.start, policy)
+    print(f"公示名单 (publicity list): {len(listed)} confirmed additions and removals in "
+          f"{listed['village_code'].nunique()} villages, 公示期 {first} to {last}: {path}")
     return 0
 
 
@@ -248,8 +256,9 @@ def parser() -> argparse.ArgumentParser:
 
     fp = fsub.add_parser("publicity", help="公示 list: confirmed additions and removals, identity numbers masked")
     fp.add_argument("--warehouse", default=None)
-    fp.add_argument("--out", required=True)
+    fp.add_argument("--out", required=True, help="FILE.xlsx")
     fp.add_argument("--config", default=None)
+    fp.add_argument("--start", type=_date, default=date.today(), help="first day of the 公示 period (default: today)")
     fp.set_defaults(func=cmd_flags_publicity)
 
     rv = sub.add_parser("review", help="steward decisions")

@@ -12,7 +12,6 @@ import getpass
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import openpyxl
 import pandas as pd
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -284,38 +283,3 @@ def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFra
 
 
 STATUS_TITLES = {"open": "待核实", "confirmed": "确认", "dismissed": "驳回", "resolved": "自动解除"}
-
-
-def mask_id(values: pd.Series, policy: Policy) -> pd.Series:
-    """Identity numbers for public posting: first and last characters shown, the rest as *."""
-    s = values.astype("str")
-    if s.empty:  # nothing confirmed: numpy's string repeat has nothing to reduce
-        return s
-    head, tail = policy.publicity_show_first, policy.publicity_show_last
-    shown_tail = s.str[-tail:].where(s.str.len() > head + tail, "") if tail else pd.Series("", index=s.index, dtype="str")
-    hidden = (s.str.len() - head - shown_tail.str.len()).clip(lower=0)
-    stars = pd.Series(np.char.multiply("*", hidden.to_numpy(dtype=int)), index=s.index, dtype="str")
-    return s.str[:head] + stars + shown_tail
-
-
-def publicity_list(engine: Engine, policy: Policy) -> pd.DataFrame:
-    """公示: confirmed additions and removals per village, identity numbers masked."""
-    f = warehouse.flags.c
-    with engine.connect() as conn:
-        confirmed = pd.read_sql(select(warehouse.flags).where(f.status == "confirmed", f.direction.in_(["add", "remove"])), conn)
-        register = pd.read_sql(select(warehouse.staging_tables["poverty_register"]), conn)
-        hukou = pd.read_sql(select(warehouse.staging_tables["hukou"]), conn)
-    heads = register[register["relation"].eq("户主")].drop_duplicates("household_id").set_index("household_id")
-    hukou_heads = hukou[hukou["relation"].eq("户主")].drop_duplicates("hukou_household_id").set_index("hukou_household_id")
-    is_add = confirmed["direction"].eq("add")
-    person = confirmed["id_number"].where(confirmed["id_number"].ne(""),
-                                          confirmed["household_id"].map(heads["id_number"]).where(~is_add, confirmed["hukou_household_id"].map(hukou_heads["id_number"])))
-    name = person.map(register.drop_duplicates("id_number").set_index("id_number")["name"]).fillna(
-        person.map(hukou.drop_duplicates("id_number").set_index("id_number")["name"]))
-    out = pd.DataFrame({
-        "乡镇": confirmed["village_code"].str[:9], "村": confirmed["village_code"],
-        "类别": confirmed["direction"].map({"add": "拟纳入", "remove": "拟清退"}),
-        "事由": confirmed["rule_code"].map(RULE_TITLES), "姓名": name.fillna(""),
-        "身份证号": mask_id(person.fillna(""), policy),
-    })
-    return out.sort_values(["乡镇", "村", "类别"]).reset_index(drop=True)

@@ -28,6 +28,17 @@ def county(tmp_path_factory) -> dict:
     return {"out": out, "summary": summary, "landing": Path(summary["landing"])}
 
 
+@pytest.fixture(scope="session")
+def frames(county) -> dict:
+    """The generated county's registers, read and staged (source -> usable rows)."""
+    from jingzhun.contract import SOURCES
+    from jingzhun.policy import Policy
+    from jingzhun.readers import read_source
+    from transforms.staging import STAGING
+
+    return {name: STAGING[name](read_source(county["landing"], s)[0], Policy()).rows for name, s in SOURCES.items()}
+
+
 PG_SERVER = "postgresql+psycopg://root@127.0.0.1:5432"
 
 

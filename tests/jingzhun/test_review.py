@@ -9,16 +9,12 @@ from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy
 from jingzhun.readers import read_source
-from jingzhun.review import HEADERS, ReviewError, import_review, mask_id, publicity_list, write_review_workbook
+from jingzhun.publicity import mask_id, publicity_list
+from jingzhun.review import HEADERS, ReviewError, import_review, write_review_workbook
 from transforms.flags import RULES, flags
 from transforms.staging import STAGING
 
 from helpers import AS_OF
-
-
-@pytest.fixture(scope="module")
-def frames(county):
-    return {name: STAGING[name](read_source(county["landing"], s)[0], Policy()).rows for name, s in SOURCES.items()}
 
 
 def nightly_publish(url, run_id, frames):
@@ -136,13 +132,6 @@ def test_workbook_cells_are_escaped_against_formulas(frames, tmp_path):
     cells = [c for row in ws.iter_rows() for c in row]
     assert not any(c.data_type == "f" for c in cells)
     assert not any(isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@")) for c in cells)
-
-
-def test_mask_id_shows_first_two_and_last_three():
-    out = mask_id(pd.Series(["62042119800101123X", "abc"]), Policy())
-    assert out.tolist() == ["62*************23X", "ab*"]
-    assert mask_id(pd.Series(["62042119800101123X"]), Policy(publicity_show_first=4, publicity_show_last=1)).tolist() \
-        == ["6204*************X"]
 
 
 # ---------------------------------------------------------------- stale and tampered workbooks
