@@ -73,12 +73,11 @@ def _expectations(source: Source, columns: set[str], policy: Policy, tonight: To
         floor = math.ceil(tonight.previous_rows * (1 - policy.max_shrink_share))
         out.append(cx.ExpectRowCountNotCollapsed(
             min_value=floor, meta=_meta("source", "gate"),
-            description=f"行数不少于上次接受快照 {tonight.previous_rows} 行的 {1 - policy.max_shrink_share:.0%} "
-                        f"(at least {floor} rows: a truncated export is not the register)"))
+            description=f"行数不少于上次接受的 {tonight.previous_rows} 行的 {1 - policy.max_shrink_share:.0%} "
+                        f"(至少 {floor} 行,防止导出不完整)"))
     out.append(cx.ExpectFilesFresh(
         column=FILE_AGE, max_value=policy.stale_after_days, meta=_meta("source", "gate"),
-        description=f"文件修改日期距运行日期不超过 {policy.stale_after_days} 天 (no file older than "
-                    f"{policy.stale_after_days} days at {tonight.as_of})"))
+        description=f"文件修改日期距核对日期 {tonight.as_of} 不超过 {policy.stale_after_days} 天"))
     for col in source.columns:
         if col.name in columns:
             out += _column_expectations(source, col, columns, policy, tonight)
@@ -86,13 +85,13 @@ def _expectations(source: Source, columns: set[str], policy: Policy, tonight: To
     if key:
         out.append(cx.ExpectColumnValuesToBeFirstOccurrence(
             column=key, meta=_meta("row", "gate", reason="重复记录: 同一身份证号已在前面出现 (duplicate person)"),
-            description="每人只有一行: 同一身份证号的后续行隔离 (one row per person; later rows are quarantined)"))
+            description="每人只有一行: 同一身份证号的后续行隔离"))
     return out
 
 
 def _required_column(col: Column) -> Expectation:
     return cx.ExpectColumnPresent(column=col.name, meta=_meta("source", "reader"),
-                                  description=f"必填列 {col.name} 存在 (headers: {', '.join(col.aliases)})")
+                                  description=f"必填列{_header(col)}存在 (表头可为: {'、'.join(col.aliases)})")
 
 
 def _column_expectations(source: Source, col: Column, columns: set[str], policy: Policy,
@@ -101,31 +100,34 @@ def _column_expectations(source: Source, col: Column, columns: set[str], policy:
     if col.kind == "id":
         out.append(cx.ExpectColumnValuesToBeValidResidentId(
             column=col.name, mostly=1 - policy.max_invalid_id_share, meta=_meta("source", "staging"),
-            description=f"{col.name}: 无效身份证号不超过 {policy.max_invalid_id_share:.0%} "
-                        f"(invalid identity numbers at most {policy.max_invalid_id_share:.0%} of rows)"))
+            description=f"{_header(col)}列: 无效身份证号不超过 {policy.max_invalid_id_share:.0%}"))
     elif col.required:
         out.append(cx.ExpectRequiredValuesPresent(column=given(col.name), meta=_meta("row", "staging"),
-                                                  description=f"{col.name}: 必填字段有值 (required value filled in)"))
+                                                  description=f"{_header(col)}列: 必填字段有值"))
     code, unreadable = f"{col.name}{CHECK_MARK}code", f"{col.name}{CHECK_MARK}unreadable"
     if col.kind == "vocab" and code in columns:
         allowed = sorted(vocab_keys(getattr(policy.vocab, col.vocab)))
         out.append(cx.ExpectCodesInVocabulary(column=code, value_set=allowed, meta=_meta("row", "staging"),
-                                              description=f"{col.name}: 取值在代码表内 ({' / '.join(allowed)})"))
+                                              description=f"{_header(col)}列: 取值在代码表内 ({' / '.join(allowed)})"))
     if unreadable in columns:
         out.append(cx.ExpectValuesOfTheirType(column=unreadable, meta=_meta("row", "staging"),
-                                              description=f"{col.name}: 取值可识别为{_KIND_WORDS[col.kind]}"))
+                                              description=f"{_header(col)}列: 取值可识别为{_KIND_WORDS[col.kind]}"))
     if col.kind == "date":
         low, high = date_bounds(source.name, col.name, policy, tonight.latest_date)
         out.append(cx.ExpectDatesPlausible(
             column=col.name, min_value=low, max_value=high,
             meta=_meta("row", "gate", reason=f"日期不合理 (implausible date) in {col.name}"),
-            description=f"{col.name}: 日期在 {low:%Y-%m-%d} 至 {f'{high:%Y-%m-%d}' if high else '—'} 之间"))
+            description=f"{_header(col)}列: 日期在 {low:%Y-%m-%d} 至 {f'{high:%Y-%m-%d}' if high else '—'} 之间"))
     return out
 
 
-_KIND_WORDS = {"date": "日期 (a date)", "money": "金额 (an amount)", "number": "数值 (a number)",
-               "year": "年度 (a year)", "code12": "12位区划代码 (a 12-digit division code)",
-               "text": "已知的代码或名称 (a known code or name, e.g. a GA 802 vehicle type)"}
+_KIND_WORDS = {"date": "日期", "money": "金额", "number": "数值", "year": "年度", "code12": "12位区划代码",
+               "text": "已知的代码或名称(如车辆类型的名称或 GA 802 代码)"}
+
+
+def _header(col: Column) -> str:
+    """A column as stewards name it: its first Chinese header, quoted."""
+    return f"“{col.aliases[0]}”"
 
 
 def date_bounds(source: str, column: str, policy: Policy, latest: date) -> tuple[datetime, datetime | None]:

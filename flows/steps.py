@@ -227,7 +227,7 @@ def validate_source(staged: StagedSource, extracted: Extracted, config: str | No
     started = time.perf_counter()
     checked = pd.read_parquet(staged.checked_path)
     outcome = run_gate(checked, staged.source, file_ages(extracted.files, tonight.as_of), load_policy(config),
-                       tonight, Path(run_dir))
+                       tonight, Path(run_dir), run_name=Path(run_dir).name)
     outcome.results.to_parquet(results_path, index=False)
     gated = outcome.reasons.ne("")
     quarantined = pd.read_parquet(staged.quarantine_path)

@@ -40,10 +40,21 @@ class Source:
     def required(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
+    @property
+    def department(self) -> str:
+        """Who sends it (sources.md): whom a steward contacts about its files."""
+        return DEPARTMENTS.get(self.name, "")
+
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
 
+DEPARTMENTS = {  # the sending department of each register (sources.md, in the words of a county office)
+    "poverty_register": "乡村振兴局(原扶贫办)", "hukou": "公安局(户政)", "vehicles": "公安局交警大队(车管所)",
+    "real_estate": "自然资源局(不动产登记中心)", "housing_safety": "住房和城乡建设局", "social_assistance": "民政局",
+    "deaths": "民政局(殡葬管理)", "students": "教育局", "medical_insurance": "医疗保障局", "illness": "卫生健康委员会",
+    "cadres": "组织部", "regions": "统计局(区划代码)",
+}
 ID_MAX_CHARS = 32   # the warehouse's identity-number columns (invalid numbers are kept, so wider than 18)
 KEY_MAX_CHARS = 64  # household numbers, as the flags table stores them
 

@@ -41,6 +41,9 @@ EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".csv")
 META_COLUMNS = ("_file", "_sheet", "_row")
 
 
+NOT_DATA_REASONS = ("空行 (blank row)", "合计行 (totals row)")  # rows of a file that are not records
+
+
 class SourceFileError(SafeError):
     """A file of a source that cannot be used; the message names the file (and row, column or limit), never a
     value read from it."""
@@ -293,7 +296,8 @@ def _require(columns: list[str], source: Source, label: str) -> None:
         if name not in columns:
             col = source.column(name)
             raise SourceFileError(
-                label, f"required column '{name}' not found (looked for headers: {', '.join(col.aliases)})", column=name)
+                label, f"缺少必填列“{col.aliases[0]}”,表头应含以下名称之一: {'、'.join(col.aliases)} "
+                       f"(required column {name} not found)", column=name)
 
 
 def _split_non_data(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -310,7 +314,8 @@ def _split_non_data(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             squeezed = pc.replace_substring_regex(text, pattern=r"[\s\p{Z}]+", replacement="")  # full-width spaces too
             totals |= pc.match_substring_regex(squeezed, pattern=markers).to_numpy(zero_copy_only=False)
     totals &= ~blank
-    reason = pd.Series("", index=frame.index, dtype="str").mask(blank, "空行 (blank row)").mask(totals, "合计行 (totals row)")
+    blank_reason, totals_reason = NOT_DATA_REASONS
+    reason = pd.Series("", index=frame.index, dtype="str").mask(blank, blank_reason).mask(totals, totals_reason)
     not_data = frame[reason.ne("")].copy()
     not_data["_reason"] = reason[reason.ne("")]
     return frame[reason.eq("")].copy(), not_data
@@ -388,14 +393,16 @@ def _detect_encoding(path: Path, label: str) -> tuple[str, str]:
     with open(path, "rb") as f:
         head = f.read(4 << 20)
     if b"\x00" in head:
-        raise SourceFileError(label, "unknown encoding: the file holds NUL bytes (UTF-16 or binary); send UTF-8 or GB18030 text")
+        raise SourceFileError(label, "无法识别的文件编码:文件含空字节(UTF-16 或二进制文件),请另存为 UTF-8 或 GB18030 文本 "
+                                     "(unknown encoding: the file holds NUL bytes, UTF-16 or binary; send UTF-8 or GB18030 text)")
     for encoding in CSV_ENCODINGS:
         try:
             text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
             return encoding, text
         except UnicodeDecodeError:
             continue
-    raise SourceFileError(label, "unknown encoding: neither UTF-8 nor GB18030")
+    raise SourceFileError(label, "无法识别的文件编码:既不是 UTF-8 也不是 GB18030,请另存为 UTF-8 文本 "
+                                 "(unknown encoding: neither UTF-8 nor GB18030)")
 
 
 def csv_header(path: Path, source: Source, label: str) -> tuple[str, list[list[str]], int, int]:
@@ -425,7 +432,8 @@ def _read_csv(path: Path, source: Source, label: str, record: FileRecord):
     encoding, grid, at, score = csv_header(path, source, label)
     record.encoding = encoding
     if score == 0:
-        raise SourceFileError(label, "no header row with any known column in the first lines")
+        raise SourceFileError(label, "前几行中没有可识别的表头,请确认首行或标题行下方为列名 "
+                                     "(no header row with any known column in the first lines)")
     names = _header_names(grid, at)
     try:
         table = pacsv.read_csv(

@@ -4,9 +4,12 @@ were, and the steward's reports (the Chinese workbook, and the Data Docs in a re
 
 import os
 import shutil
+import re
 import subprocess
 import time
 from datetime import datetime, timedelta
+
+from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -145,18 +148,41 @@ def test_the_validation_workbook_tells_the_steward_in_chinese(nights):
     wb = openpyxl.load_workbook(path, read_only=True)
     assert wb.sheetnames[0] == "概览" and SOURCES["hukou"].title in wb.sheetnames
     overview = [[c for c in row if c is not None] for row in wb["概览"].iter_rows(values_only=True)]
-    hukou = next(row for row in overview if row and row[0] == "hukou")
-    assert "已阻断" in hukou[2] and "blocked" == hukou[3]
+    hukou = next(row for row in overview if row and row[0] == SOURCES["hukou"].title)
+    assert hukou[1] == "公安局(户政)" and "已阻断" in hukou[2] and hukou[3] == "未通过来源级检查"
+    assert "请联系公安局(户政)" in hukou[-1]
     sheet = [[c for c in row if c is not None] for row in wb[SOURCES["social_assistance"].title].iter_rows(values_only=True)]
     text = "\n".join(" | ".join(map(str, row)) for row in sheet)
-    assert "每人只有一行" in text and "重复记录" in text and "social_assistance/social_assistance_99_resent.csv" in text
+    assert "每人只有一行" in text and "social_assistance_99_resent.csv 第2行: 62*************" in text
+    rows = "\n".join(" | ".join(map(str, r)) for r in wb[SOURCES["social_assistance"].title[:26] + "·隔离行"].iter_rows(
+        values_only=True))
+    assert "重复记录" in rows and "social_assistance/social_assistance_99_resent.csv" in rows
     assert "检查项" in text and "行号" in text
+    assert "民政局" in text and "同一人有多行:请民政局核对并删除重复记录" in text     # what to do, whom to contact
+    for name in wb.sheetnames:                      # every header a steward reads is Chinese, not a column name
+        header = [c for c in next(wb[name].iter_rows(min_row=2, max_row=2, values_only=True)) if c]
+        assert all(re.search(r"[\u4e00-\u9fff]", h) for h in header), (name, header)
+    for row in overview[2:]:                        # the overview counts what each source's sheets list
+        title, quarantined, not_data = row[0], row[7], row[8]
+        listed = f"{title[:26]}·隔离行"
+        if quarantined or not_data:
+            rows = list(wb[listed].iter_rows(min_row=3, values_only=True))
+            assert sum(r[2] == "隔离" for r in rows) == quarantined and sum(r[2] == "非数据行" for r in rows) == not_data
+        else:
+            assert listed not in wb.sheetnames
+    shares = [c for c in wb[SOURCES["medical_insurance"].title].iter_rows(min_row=3, values_only=True)]
+    assert all(r[6] is None or 0 <= r[6] <= 1 for r in shares)       # a share, shown as 0.00%
 
 
-def test_the_validation_workbook_converts_with_libreoffice(nights, tmp_path):
+def test_the_validation_workbook_prints_on_a4_landscape(nights, tmp_path):
     subprocess.run([office(), "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path),
                     nights["bad"]["validation_workbook"]], check=True, timeout=180, capture_output=True)
-    assert list(tmp_path.glob("*.pdf"))
+    pdf = next(tmp_path.glob("*.pdf")).read_bytes()
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+    sheets = len(openpyxl.load_workbook(nights["bad"]["validation_workbook"], read_only=True).sheetnames)
+    assert pages >= sheets
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert all(abs(float(w) - 841.9) < 1 and abs(float(h) - 595.3) < 1 for w, h in boxes)
 
 
 def _chromium() -> str:
@@ -175,3 +201,6 @@ def test_the_data_docs_render_in_a_headless_browser_without_internet(nights, tmp
     # bootstrap-table (vendored) turned the page's data into rows: one per source validated that night
     assert dom.count("<tr") > 10 and "social_assistance" in dom and "hukou" in dom
     assert "bootstrap-table" in dom
+    assert nights["bad"]["run_id"] in dom and "__none__" not in dom          # each validation named by its run
+    page = next(Path(index).parent.glob("validations/hukou/**/*.html"))
+    assert "户籍人口 (hukou)" in page.read_text(encoding="utf-8")             # the data asset is the register

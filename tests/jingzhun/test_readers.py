@@ -130,7 +130,7 @@ def test_truncated_xlsx_is_a_clear_error(tmp_path, ids):
 def test_unknown_encoding_is_a_clear_error(tmp_path, ids):
     path = tmp_path / "utf16.csv"
     path.write_text(",".join(ASSIST_HEADER) + "\n" + ",".join(assist_row(ids[0])), encoding="utf-16")
-    with pytest.raises(SourceFileError, match="utf16.csv: unknown encoding"):
+    with pytest.raises(SourceFileError, match="utf16.csv: 无法识别的文件编码.*unknown encoding"):
         read_file(path, ASSIST)
 
 
