@@ -68,19 +68,26 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
             with clock("read"):
                 extracted = steps.extract_all(landing, sources or list(SOURCES), databases, config, run_dir)
                 regions = steps.read_regions_reference(landing, config, run_dir)
+            steps.progress(logger, clock, "read", extracted)
             with clock("normalise"):
                 staged = steps.stage_all(extracted, config, run_dir)
+            steps.progress(logger, clock, "normalise", staged)
             steps.check_region_tonight(staged, scope)
             with clock("validate"):
                 validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(engine), run_dir)
+            steps.progress(logger, clock, "validate", validated)
             with clock("match"):
                 matched = steps.match_registers(validated, config, as_of, scope, run_dir)
+            steps.progress(logger, clock, "match", f"{matched.raised} flags raised, {len(matched.not_evaluated)} rules "
+                                                   f"not evaluated")
             sources_done = steps.source_summary(extracted, validated)
             with clock("report"):
                 reports = steps.write_reports(run_id, run_dir, validated, sources_done)
+            steps.progress(logger, clock, "report", "validation workbook and Data Docs written")
             with clock("load"):
                 published = steps.publish_run(url, run_id, run_dir, extracted, validated, matched, scope, dry_run,
                                                regions["path"])
+            steps.progress(logger, clock, "load", "dry run: nothing published" if dry_run else "published")
         except Exception as exc:
             warehouse.finish_run(engine, run_id, "failed", error=describe(exc))
             raise

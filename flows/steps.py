@@ -55,6 +55,21 @@ class Stopwatch:
         return out
 
 
+STAGE_WORDS = {"read": "读取 (read)", "normalise": "规范化 (normalise)", "validate": "校验 (validate)",
+               "match": "比对 (cross-match)", "report": "报告 (reports)", "load": "入库 (load)"}
+
+
+def progress(logger, clock: Stopwatch, phase: str, outcome) -> None:
+    """One line per stage for the person watching: what it did to the sources (by status) or ``outcome``, and
+    how long it took."""
+    if isinstance(outcome, list):
+        counts: dict[str, int] = {}
+        for item in outcome:
+            counts[item.status] = counts.get(item.status, 0) + 1
+        outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    logger.info("%s: %s (%.1f s)", STAGE_WORDS[phase], outcome, clock.seconds().get(phase, 0.0))
+
+
 @dataclass
 class Extracted:
     """One source as read tonight: where its raw rows are, and what was read."""

@@ -13,6 +13,8 @@ WORK_DIR = Path(os.environ.get("JINGZHUN_WORK", "jingzhun-work"))
 # no telemetry leaves this machine (and there is no network to send it to)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# a person at the console reads one progress line per stage (the flow logs them), not one line per task and source
+os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
 
 
 def _date(text: str) -> date:
@@ -292,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     from jingzhun.privacy import SafeError, install_log_masking
 
     install_log_masking()
+    import logging
+
+    logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)  # as the environment above, once set up
     args = parser().parse_args(argv)
     if hasattr(args, "warehouse"):
         from jingzhun import warehouse

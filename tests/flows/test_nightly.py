@@ -133,25 +133,30 @@ def test_missing_source_resolves_nothing_and_a_fixed_case_is_resolved(landing, t
     assert set(others["status"]) == {"open"} and set(others["last_seen_run"]) == {second["run_id"]}
 
 
-def test_two_nights_through_the_command_line_are_quiet_and_count_what_they_did(landing, tmp_path, capfd, monkeypatch):
-    """No library warning on the console (none repeated per task); the summary counts the flags a night raised
-    for the first time, raised again, opened again and resolved, and those awaiting a decision; run ids sort by
-    the time the runs started."""
-    from jingzhun import cli
+def test_two_nights_through_the_command_line_are_quiet_and_count_what_they_did(landing, tmp_path):
+    """As a person runs it (its own process and console): no library warning (none repeated per task), one
+    progress line per stage and none per task; the summary counts the flags a night raised for the first time,
+    raised again, opened again and resolved, and those awaiting a decision; run ids sort by start time."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    monkeypatch.setattr(cli, "WORK_DIR", tmp_path / "work")
-    args = ["run", "--landing", str(landing), "--warehouse", f"sqlite:///{tmp_path / 'wh.sqlite'}",
-            "--as-of", AS_OF.isoformat()]
-    capfd.readouterr()
-    assert cli.main(args) == 0
-    first, err = capfd.readouterr()
-    assert "WARNING" not in err, [line for line in err.splitlines() if "WARNING" in line][:3]
+    command = [str(Path(sys.executable).parent / "jingzhun"), "run", "--landing", str(landing),
+               "--warehouse", f"sqlite:///{tmp_path / 'wh.sqlite'}", "--as-of", AS_OF.isoformat()]
+    env = {**os.environ, "JINGZHUN_WORK": str(tmp_path / "work")}
+    nights = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=600) for _ in range(2)]
+    for night in nights:
+        assert night.returncode == 0, night.stderr[-2000:]
+        assert "WARNING" not in night.stderr, [line for line in night.stderr.splitlines() if "WARNING" in line][:3]
+        assert "Task run" not in night.stderr                                   # not a line per task and source...
+        for stage in ("读取 (read)", "规范化 (normalise)", "校验 (validate)", "比对 (cross-match)", "报告 (reports)",
+                      "入库 (load)"):
+            assert night.stderr.count(f" - {stage}: ") == 1, stage              # ...but one per stage
+    first, second = (night.stdout for night in nights)
     raised = int(first.split("flags raised: ")[1].split()[0])
     assert f"flags: {raised} new (新增), 0 still raised (持续), 0 reopened (重新打开), 0 resolved (解除); " \
            f"{raised} awaiting a decision" in first
-    assert cli.main(args) == 0
-    second, err = capfd.readouterr()
-    assert "WARNING" not in err
     assert f"flags: 0 new (新增), {raised} still raised (持续), 0 reopened" in second
     ids = [text.split("run ")[1].split(":")[0] for text in (first, second)]
     assert ids == sorted(ids) and ids[0] != ids[1]
