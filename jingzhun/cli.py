@@ -167,6 +167,23 @@ def cmd_flags_publicity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_household(args: argparse.Namespace) -> int:
+    from jingzhun import warehouse
+    from jingzhun.dossier import NoSuchHousehold, write_dossier
+
+    if Path(args.out).suffix.lower() != ".xlsx":
+        print(f"refused: --out {args.out}: the dossier is written as FILE.xlsx", file=sys.stderr)
+        return 2
+    try:
+        counts = write_dossier(warehouse.connect(args.warehouse), args.number.strip(), Path(args.out))
+    except NoSuchHousehold as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"入户核实资料 (household dossier): {counts['members']} members, {counts['records']} department records, "
+          f"{counts['flags']} flags: {args.out}")
+    return 0
+
+
 def cmd_review_import(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
     from jingzhun.review import ReviewError, import_review
@@ -270,6 +287,12 @@ def parser() -> argparse.ArgumentParser:
     ri.add_argument("--warehouse", default=None)
     ri.add_argument("--reviewer", default=None, help="who decided (default: the user running the command)")
     ri.set_defaults(func=cmd_review_import)
+
+    h = sub.add_parser("household", help="everything the departments sent about one family, for a home visit")
+    h.add_argument("number", help="register household number, hukou household number or a member's identity number")
+    h.add_argument("--warehouse", default=None)
+    h.add_argument("--out", required=True, help="FILE.xlsx")
+    h.set_defaults(func=cmd_household)
 
     b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county")
     b.add_argument("--residents", type=int, required=True)

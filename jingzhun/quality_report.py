@@ -16,12 +16,10 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.worksheet.page import PageMargins
 
 from jingzhun.contract import SOURCES
-from jingzhun.exports import spreadsheet_safe
 from jingzhun.readers import NOT_DATA_REASONS
+from jingzhun.sheets import table_sheet
 
 MAX_ROWS_PER_SHEET = 5000   # rows listed per source; all of them are in the warehouse's quarantine table
 STATUS_WORDS = {"loaded": "已加载", "blocked": "已阻断(本次未使用)", "failed": "文件无法读取", "missing": "未收到文件",
@@ -56,7 +54,6 @@ CHECKS = [("检查项", "description", 34), ("列", "column", 12), ("级别", "s
           ("异常行数", "unexpected_count", 9), ("总行数", "element_count", 9), ("异常比例", "share", 9),
           ("处理建议", "advice", 34), ("示例(文件、行号、值;身份证号已遮盖)", "examples", 44)]
 ROWS = [("文件", "file", 30), ("行号", "row", 8), ("类别", "kind", 10), ("原因", "reason", 44), ("原始值", "raw", 60)]
-WRAPPED = {"description", "message", "advice", "examples", "reason", "raw", "outcome", "status", "validation", "file"}
 
 
 def write_validation_workbook(out: Path, summary: dict[str, dict], results: pd.DataFrame,
@@ -68,12 +65,12 @@ def write_validation_workbook(out: Path, summary: dict[str, dict], results: pd.D
     quarantined = quarantined.assign(kind=quarantined["reason"].isin(NOT_DATA_REASONS).map(
         {True: "非数据行", False: "隔离"}))
     wb = openpyxl.Workbook()
-    _sheet(wb.active, "概览", "数据质量校验概览", overview(summary, quarantined), OVERVIEW)
+    table_sheet(wb.active, "数据质量校验概览", overview(summary, quarantined), OVERVIEW, name="概览")
     for source, spec in SOURCES.items():
         checks = results[results["source"].eq(source)]
         if checks.empty:
             continue
-        _sheet(wb.create_sheet(spec.title[:31]), None, f"{spec.title}:检查结果(报送部门:{spec.department})",
+        table_sheet(wb.create_sheet(spec.title[:31]), f"{spec.title}:检查结果(报送部门:{spec.department})",
                checks_table(source, checks), CHECKS)
         rows = quarantined[quarantined["source"].eq(source)].sort_values(["kind", "file", "row"])
         if rows.empty:
@@ -81,7 +78,7 @@ def write_validation_workbook(out: Path, summary: dict[str, dict], results: pd.D
         shown = rows.head(MAX_ROWS_PER_SHEET)
         title = (f"{spec.title}:隔离行 {int(rows['kind'].eq('隔离').sum())} 行,非数据行 {int(rows['kind'].eq('非数据行').sum())} 行"
                  + (f"(仅列出前 {MAX_ROWS_PER_SHEET} 行,全部见数据仓库 quarantine 表)" if len(rows) > len(shown) else ""))
-        _sheet(wb.create_sheet(f"{spec.title[:26]}·隔离行"), None, title, rows_table(source, shown), ROWS)
+        table_sheet(wb.create_sheet(f"{spec.title[:26]}·隔离行"), title, rows_table(source, shown), ROWS)
     wb.save(out)
     return out
 
@@ -164,52 +161,3 @@ def _raw_text(raw: pd.Series) -> pd.Series:
     s = raw.fillna("").astype("str")
     return (s.str.replace(r"^\{|\}$", "", regex=True).str.replace('", "', "；", regex=False)
             .str.replace('": ', ": ", regex=False).str.replace('"', "", regex=False))
-
-
-def _sheet(ws, name: str | None, title: str, frame: pd.DataFrame, columns: list[tuple[str, str, int]]) -> None:
-    """A title line, a header, the rows (escaped; numbers stay numbers, shares as percentages); widths, wrapping,
-    header repeated, A4 landscape at the page width."""
-    if name:
-        ws.title = name
-    ws.append([str(spreadsheet_safe(pd.Series([title])).iloc[0])])
-    ws["A1"].font = Font(bold=True, size=13)
-    ws.append([header for header, _, _ in columns])
-    for cell in ws[2]:
-        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
-    body = frame.reindex(columns=[key for _, key, _ in columns])
-    for row in body.apply(_cells).itertuples(index=False):
-        ws.append(list(row))
-    widths = [w for _, _, w in columns]
-    for j, (_, key, width) in enumerate(columns, start=1):
-        letter = openpyxl.utils.get_column_letter(j)
-        ws.column_dimensions[letter].width = width
-        for (cell,) in ws.iter_rows(min_row=3, min_col=j, max_col=j):
-            cell.alignment = Alignment(wrap_text=key in WRAPPED, vertical="top")
-            if key == "share":
-                cell.number_format = "0.00%"
-    for r in range(3, ws.max_row + 1):   # spreadsheets do not grow the rows of a file: as tall as the wrapped text
-        lines = max(_lines(ws.cell(r, j).value, widths[j - 1]) for j in range(1, len(columns) + 1))
-        ws.row_dimensions[r].height = 15 * min(lines, 20)
-    ws.freeze_panes = "A3"
-    ws.print_title_rows = "2:2"
-    ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-    ws.oddFooter.center.text = "&A 第 &P 页,共 &N 页"
-
-
-def _lines(value: object, width: int) -> int:
-    if value is None:
-        return 1
-    text = str(value)
-    return sum(max(1, -(-sum(2 if ord(c) >= 0x2E80 else 1 for c in part) // max(width - 1, 1)))
-               for part in text.split("\n"))
-
-
-def _cells(values: pd.Series) -> pd.Series:
-    """Numbers stay numbers (missing: empty cell); text is escaped against formula injection."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype(object).where(values.notna(), None)
-    return spreadsheet_safe(values)

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from jingzhun import labels, warehouse
 from jingzhun.exports import spreadsheet_safe
+from jingzhun.sheets import display_width
 from jingzhun.policy import Policy
 
 SHEET = "核实清单"
@@ -93,7 +94,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
         for j, cell in enumerate(row):
             cell.alignment = Alignment(wrap_text=j in wrapped, vertical="top")
             if j in wrapped and cell.value:
-                lines = max(lines, -(-_display_width(str(cell.value)) // max(COLUMNS[j][2] - 1, 1)))
+                lines = max(lines, -(-display_width(str(cell.value)) // max(COLUMNS[j][2] - 1, 1)))
         ws.row_dimensions[row[0].row].height = 15 * lines   # spreadsheets do not grow wrapped rows of a file
     ws.freeze_panes = "A2"
     county = labels.region_names(frame["village_code"].head(1), reference, "county")
@@ -135,11 +136,6 @@ def decision_history(flags: pd.DataFrame, latest: pd.DataFrame) -> dict[str, pd.
     carried = pending & state.eq(STATE_TITLES["pending"])
     return {"state_title": state, "history": history, "decision": pd.Series("", index=flags.index).mask(carried, "待核实"),
             "note": pd.Series("", index=flags.index).mask(carried, note)}
-
-
-def _display_width(text: str) -> int:
-    """Columns a text takes in a spreadsheet: two for a CJK character, one for others."""
-    return sum(2 if ord(c) >= 0x2E80 else 1 for c in text)
 
 
 def _print_setup(ws, villages: list[str], title: str = "") -> None:
