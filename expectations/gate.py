@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -105,8 +106,10 @@ def _checkpoint(frame: pd.DataFrame, source: str, suite, gx_root: Path, run_name
         name=source, validation_definitions=[definition], actions=[],
         result_format={"result_format": "SUMMARY", "unexpected_index_column_names": ["_file", "_row"],
                        "partial_unexpected_count": EXAMPLES}))
+    # run_time given: without it GX parses the run name as a date, and a run id such as 20261123T234537Z-3142ad reads
+    # as a time with an offset of 31 hours (ValueError)
     run = checkpoint.run(batch_parameters={"dataframe": frame},
-                         run_id=RunIdentifier(run_name=run_name) if run_name else None)
+                         run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc)) if run_name else None)
     return next(iter(run.run_results.values()))
 
 
