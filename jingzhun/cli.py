@@ -184,6 +184,27 @@ def cmd_household(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_indicators(args: argparse.Namespace) -> int:
+    from jingzhun import warehouse
+    from jingzhun.indicators import NothingPublished, write_indicators
+    from jingzhun.policy import load_policy
+
+    if Path(args.out).suffix.lower() != ".xlsx":
+        print(f"refused: --out {args.out}: the indicators are written as FILE.xlsx", file=sys.stderr)
+        return 2
+    policy = load_policy(args.config)
+    try:
+        done = write_indicators(warehouse.connect(args.warehouse), policy, Path(args.out))
+    except NothingPublished as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"村级指标 (indicators) of run {done['run_id']}: {done['villages']} villages in {done['townships']} townships, "
+          f"{done['below']} below the exit threshold of {policy.village_exit_incidence:.0%}: {args.out}")
+    if done["not_evaluated"]:
+        print("not evaluated in that run: " + ", ".join(done["not_evaluated"]))
+    return 0
+
+
 def cmd_review_import(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
     from jingzhun.review import ReviewError, import_review
@@ -293,6 +314,12 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--warehouse", default=None)
     h.add_argument("--out", required=True, help="FILE.xlsx")
     h.set_defaults(func=cmd_household)
+
+    ind = sub.add_parser("indicators", help="per township and village: incidence, exit threshold, flags, a chart")
+    ind.add_argument("--warehouse", default=None)
+    ind.add_argument("--out", required=True, help="FILE.xlsx")
+    ind.add_argument("--config", default=None)
+    ind.set_defaults(func=cmd_indicators)
 
     b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county")
     b.add_argument("--residents", type=int, required=True)

@@ -116,6 +116,8 @@ class Policy(BaseModel):
     # (characters 7 to 14) is always hidden
     publicity_show_first: int = Field(2, ge=0, le=6)
     publicity_show_last: int = Field(3, ge=0, le=4)
+    # a village exits when its poverty incidence is below this ("一低于": 贫困发生率低于3%, seeds/000)
+    village_exit_incidence: float = Field(0.03, ge=0, le=1)
     # 公示 in the village "不少于七天" (the exit procedure, seeds/000): the period printed on the list
     publicity_days: int = Field(7, ge=7, le=60)
     publicity_contact: str = Field("对公示对象有异议的,请于公示期内向村民委员会或乡镇人民政府反映。监督举报电话:12317",

@@ -16,7 +16,7 @@ from openpyxl.worksheet.page import PageMargins
 from jingzhun.exports import spreadsheet_safe
 
 Columns = list[tuple[str, str, int]]   # (header, frame column, width in characters)
-PERCENT_COLUMNS = ("share", "incidence")   # frame columns holding a share of 1, shown as 0.00%
+PERCENT_COLUMNS = ("share", "incidence", "threshold")   # frame columns holding a share of 1, shown as 0.00%
 MAX_ROW_LINES = 20
 
 
@@ -69,7 +69,7 @@ def display_width(text: str) -> int:
 
 def text_lines(value: object, width: int) -> int:
     """Lines a value takes in a wrapped cell ``width`` characters wide."""
-    if value is None:
+    if value is None or isinstance(value, (int, float)):
         return 1
     return sum(max(1, -(-display_width(part) // max(width - 1, 1))) for part in str(value).split("\n"))
 

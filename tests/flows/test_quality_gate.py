@@ -88,6 +88,37 @@ def test_each_source_level_failure_blocks_its_source_with_the_reason(nights):
         assert sources[name]["status"] == "loaded", (name, sources[name])
 
 
+def test_indicators_say_what_was_not_evaluated_instead_of_counting_0(nights, tmp_path, capsys):
+    """After a night with hukou, vehicles and real estate blocked and students unreadable, the officials' workbook
+    takes the population from the last night that had it, says so, and marks directions not evaluated."""
+    from jingzhun import cli
+
+    out = tmp_path / "indicators.xlsx"
+    assert cli.main(["indicators", "--warehouse", nights["url"], "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"of run {nights['good']['run_id']}" in printed
+    ws = openpyxl.load_workbook(out)["村级指标"]
+    subtitle, header = ws["A2"].value, [c.value for c in ws[3]]
+    assert f"最近一次运行 {nights['bad']['run_id']} 未能计算人口指标" in subtitle
+    assert "本次未评估" in subtitle or "本次未评估,数量沿用此前结果" in subtitle
+    rows = list(ws.iter_rows(min_row=4, values_only=True))
+    incidence = header.index("贫困发生率")
+    assert rows and all(0 <= r[incidence] <= 1 for r in rows)
+    assert ws.cell(4, incidence + 1).number_format == "0.00%"
+    assert "贫困发生率图" in openpyxl.load_workbook(out).sheetnames
+    for j, name in enumerate(header):
+        if name and name.startswith("待核实"):
+            values = {r[j] for r in rows}
+            assert values == {"未评估"} or all(isinstance(v, int) for v in values), (name, values)
+            assert (values == {"未评估"}) == (name.removeprefix("待核实").removesuffix("标记") in subtitle.split(
+                "本次未评估(来源缺失或被阻断): ")[-1].split(";")[0] if "来源缺失或被阻断): " in subtitle else False)
+    subprocess.run([office(), "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(out)],
+                   check=True, timeout=180, capture_output=True)
+    pdf = (tmp_path / "indicators.pdf").read_bytes()
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert boxes and all(abs(float(w) - 841.9) < 1 and abs(float(h) - 595.3) < 1 for w, h in boxes)   # A4 landscape
+
+
 def test_rules_needing_a_blocked_source_are_not_evaluated_and_say_why(nights):
     not_evaluated = nights["bad"]["not_evaluated"]
     assert "vehicles: blocked" in not_evaluated["RM_CAR"]
