@@ -127,6 +127,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"synthetic county: {summary['residents']} residents, landing folder {summary['landing']}")
     result = nightly(landing=summary["landing"], warehouse_url=None, as_of=args.as_of, work_dir=str(WORK_DIR))
     _print_run(result)
+    from jingzhun import warehouse
+    from jingzhun.indicators import write_indicators
+    from jingzhun.policy import load_policy
+
+    officials = Path(result["run_dir"]) / f"indicators_{result['run_id']}.xlsx"
+    write_indicators(warehouse.connect(result["warehouse"]), load_policy(None), officials)
+    print(f"village indicators: {officials}")
     print(f"ground truth (expected flags): {summary['ground_truth']}")
     return 0
 
