@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from jingzhun import labels, warehouse
 from jingzhun.exports import spreadsheet_safe
-from jingzhun.sheets import display_width
+from jingzhun.sheets import LINE_HEIGHT, display_width
 from jingzhun.policy import Policy
 
 SHEET = "核实清单"
@@ -95,7 +95,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
             cell.alignment = Alignment(wrap_text=j in wrapped, vertical="top")
             if j in wrapped and cell.value:
                 lines = max(lines, -(-display_width(str(cell.value)) // max(COLUMNS[j][2] - 1, 1)))
-        ws.row_dimensions[row[0].row].height = 15 * lines   # spreadsheets do not grow wrapped rows of a file
+        ws.row_dimensions[row[0].row].height = LINE_HEIGHT * lines   # spreadsheets do not grow wrapped rows of a file
     ws.freeze_panes = "A2"
     county = labels.region_names(frame["village_code"].head(1), reference, "county")
     _print_setup(ws, frame["village_code"].tolist(), f"{county.iloc[0] if len(county) else ''} 动态调整核实清单")

@@ -18,6 +18,7 @@ from jingzhun.exports import spreadsheet_safe
 Columns = list[tuple[str, str, int]]   # (header, frame column, width in characters)
 PERCENT_COLUMNS = ("share", "incidence", "threshold")   # frame columns holding a share of 1, shown as 0.00%
 MAX_ROW_LINES = 20
+LINE_HEIGHT = 17.5   # points per wrapped line: a CJK font at 11 points needs more than the 15 of Latin text
 
 
 def table_sheet(ws, title: str, frame: pd.DataFrame, columns: Columns, name: str | None = None,
@@ -46,7 +47,7 @@ def table_sheet(ws, title: str, frame: pd.DataFrame, columns: Columns, name: str
                 cell.number_format = "0.00%"
     for r in range(header_row, ws.max_row + 1):
         lines = max(text_lines(ws.cell(r, j).value, widths[j - 1]) for j in range(1, len(columns) + 1))
-        ws.row_dimensions[r].height = 15 * min(lines, MAX_ROW_LINES)
+        ws.row_dimensions[r].height = LINE_HEIGHT * min(lines, MAX_ROW_LINES)
     ws.freeze_panes = ws.cell(header_row + 1, 1).coordinate
     ws.print_title_rows = f"{header_row}:{header_row}"
     print_setup(ws, landscape)
