@@ -42,10 +42,19 @@ def test_a_run_is_refused_while_another_holds_the_warehouse(county, tmp_path, wa
     assert nightly(**kw)["status"] == "published"            # once it is free, the run goes through
 
 
-def test_two_runs_at_once_never_both_publish_and_the_next_night_is_not_blocked(county, tmp_path, warehouse_url):
+def test_two_runs_at_once_never_both_publish_and_the_next_night_is_not_blocked(county, tmp_path, warehouse_url,
+                                                                              monkeypatch):
+    from jingzhun import warehouse
+
     kw = dict(landing=str(county["landing"]), warehouse_url=warehouse_url, as_of=AS_OF)
     outcomes: list[object] = []
-    start = threading.Barrier(2)
+    start, other_done = threading.Barrier(2), threading.Event()
+
+    def hold(point: str) -> None:   # the run holding the warehouse stays inside until the other has ended
+        if point == "before_publish":
+            other_done.wait(timeout=300)
+
+    monkeypatch.setattr(warehouse, "_test_hook", hold)
 
     def one(i: int) -> None:
         start.wait()
@@ -53,6 +62,7 @@ def test_two_runs_at_once_never_both_publish_and_the_next_night_is_not_blocked(c
             outcomes.append(nightly(work_dir=str(tmp_path / f"w{i}"), **kw)["status"])
         except WarehouseBusy as exc:
             outcomes.append(exc)
+            other_done.set()
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
     for t in threads:
