@@ -154,14 +154,20 @@ def cmd_flags_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _xlsx(out: str, what: str) -> None:
+    """Refuse an output path that is not an xlsx workbook."""
+    from jingzhun.privacy import Refused
+
+    if Path(out).suffix.lower() != ".xlsx":
+        raise Refused(f"--out {out}: {what} is written as FILE.xlsx")
+
+
 def cmd_flags_publicity(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
     from jingzhun.policy import load_policy
     from jingzhun.publicity import period, publicity_list, write_publicity
 
-    if Path(args.out).suffix.lower() != ".xlsx":
-        print(f"refused: --out {args.out}: the 公示 list is written as FILE.xlsx", file=sys.stderr)
-        return 2
+    _xlsx(args.out, "the 公示 list")
     policy = load_policy(args.config)
     listed = publicity_list(warehouse.connect(args.warehouse), policy)
     if listed.empty:
@@ -176,16 +182,10 @@ def cmd_flags_publicity(args: argparse.Namespace) -> int:
 
 def cmd_household(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
-    from jingzhun.dossier import NoSuchHousehold, write_dossier
+    from jingzhun.dossier import write_dossier
 
-    if Path(args.out).suffix.lower() != ".xlsx":
-        print(f"refused: --out {args.out}: the dossier is written as FILE.xlsx", file=sys.stderr)
-        return 2
-    try:
-        counts = write_dossier(warehouse.connect(args.warehouse), args.number.strip(), Path(args.out))
-    except NoSuchHousehold as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
+    _xlsx(args.out, "the dossier")
+    counts = write_dossier(warehouse.connect(args.warehouse), args.number.strip(), Path(args.out))
     print(f"入户核实资料 (household dossier): {counts['members']} members, {counts['records']} department records, "
           f"{counts['flags']} flags: {args.out}")
     return 0
@@ -193,18 +193,12 @@ def cmd_household(args: argparse.Namespace) -> int:
 
 def cmd_indicators(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
-    from jingzhun.indicators import NothingPublished, write_indicators
+    from jingzhun.indicators import write_indicators
     from jingzhun.policy import load_policy
 
-    if Path(args.out).suffix.lower() != ".xlsx":
-        print(f"refused: --out {args.out}: the indicators are written as FILE.xlsx", file=sys.stderr)
-        return 2
+    _xlsx(args.out, "the indicators")
     policy = load_policy(args.config)
-    try:
-        done = write_indicators(warehouse.connect(args.warehouse), policy, Path(args.out))
-    except NothingPublished as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
+    done = write_indicators(warehouse.connect(args.warehouse), policy, Path(args.out))
     print(f"村级指标 (indicators) of run {done['run_id']}: {done['villages']} villages in {done['townships']} townships, "
           f"{done['below']} below the exit threshold of {policy.village_exit_incidence:.0%}: {args.out}")
     if done["not_evaluated"]:
@@ -362,9 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SafeError as exc:
+        from jingzhun.privacy import Refused
         from jingzhun.warehouse import UnknownScope, WarehouseBusy
 
-        refused = isinstance(exc, (WarehouseBusy, UnknownScope))
+        refused = isinstance(exc, (WarehouseBusy, UnknownScope, Refused))
         print(f"refused: {exc}" if refused else f"failed: {exc}", file=sys.stderr)
         return EXIT_BUSY if isinstance(exc, WarehouseBusy) else 2 if refused else 1
 

@@ -15,14 +15,14 @@ from sqlalchemy import Connection, Engine, or_, select
 
 from jingzhun import labels, warehouse
 from jingzhun.contract import SOURCES
-from jingzhun.privacy import SafeError
+from jingzhun.privacy import Refused
 from jingzhun.review import DIRECTION_TITLES, RULE_TITLES, STATUS_TITLES
 from jingzhun.sheets import table_sheet
 
 PERSON_KEYS = {name: next(c.name for c in source.columns if c.kind == "id") for name, source in SOURCES.items()}
 
 
-class NoSuchHousehold(SafeError):
+class NoSuchHousehold(Refused):
     """No register household, hukou household or person with the number given (the number is not repeated)."""
 
 

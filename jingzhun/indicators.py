@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from jingzhun import labels, warehouse
 from jingzhun.policy import Policy
-from jingzhun.privacy import SafeError
+from jingzhun.privacy import Refused
 from jingzhun.review import DIRECTION_TITLES, RULE_TITLES
 from jingzhun.sheets import table_sheet
 from transforms.flags import RULES
@@ -32,7 +32,7 @@ COLUMNS = [("乡镇", "township_name", 10), ("村", "village_name", 10), ("村�
 NOT_EVALUATED = "未评估"
 
 
-class NothingPublished(SafeError):
+class NothingPublished(Refused):
     """No published nightly run holds village indicators yet."""
 
 

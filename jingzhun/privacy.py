@@ -52,6 +52,10 @@ class SafeError(Exception):
     """An error whose message names locations (file, row, column, a limit), never a value of the data."""
 
 
+class Refused(SafeError):
+    """What a person asked for cannot be done as asked (the command exits 2, saying why)."""
+
+
 class StepFailed(SafeError):
     """A step of the run raised something unexpected; the message says which step and source, and where in
     the code, not what the data said."""

@@ -62,3 +62,20 @@ def required_tool(*names: str, package: str) -> str:
 def office() -> str:
     """LibreOffice: what the tests open workbooks with, as a person's spreadsheet would."""
     return required_tool("soffice", "libreoffice", package="libreoffice-calc-nogui")
+
+
+def publish_county(url: str, frames: dict, landing, run_id: str = "r1"):
+    """Publish a staged county's registers and flags, with the regions reference its landing folder holds, as a
+    nightly run would (no run record); returns (engine, the flags raised)."""
+    import pandas as pd
+
+    from jingzhun import labels, warehouse
+    from jingzhun.policy import Policy, ReaderLimits
+    from transforms.flags import RULES, flags
+
+    engine = warehouse.connect(url)
+    raised, _ = flags(frames, Policy(), pd.Timestamp(AS_OF))
+    rules = pd.DataFrame({"rule_code": list(RULES), "evaluated": True, "reason": "", "raised": 0})
+    names = labels.read_regions(labels.regions_files(landing, None), ReaderLimits())
+    warehouse.publish(engine, run_id, pd.DataFrame(), pd.DataFrame(), frames, raised, rules, None, region_names=names)
+    return engine, raised

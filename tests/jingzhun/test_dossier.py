@@ -4,24 +4,11 @@ import re
 import subprocess
 
 import openpyxl
-import pandas as pd
 
-from jingzhun import cli, labels, warehouse
-from jingzhun.policy import Policy, ReaderLimits
+from jingzhun import cli, warehouse
 from jingzhun.review import HEADERS, import_review, write_review_workbook
-from transforms.flags import RULES, flags
 
-from helpers import AS_OF, office
-
-
-def _published(county, frames, tmp_path):
-    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    engine = warehouse.connect(url)
-    raised, _ = flags(frames, Policy(), pd.Timestamp(AS_OF))
-    rules = pd.DataFrame({"rule_code": list(RULES), "evaluated": True, "reason": "", "raised": 0})
-    names = labels.read_regions(labels.regions_files(county["landing"], None), ReaderLimits())
-    warehouse.publish(engine, "r1", pd.DataFrame(), pd.DataFrame(), frames, raised, rules, None, region_names=names)
-    return url, engine, raised
+from helpers import office, publish_county
 
 
 def _sheet(path, name) -> list[list]:
@@ -29,7 +16,8 @@ def _sheet(path, name) -> list[list]:
 
 
 def test_the_dossier_gathers_every_department_and_the_flags_with_their_decisions(county, frames, tmp_path, capsys):
-    url, engine, raised = _published(county, frames, tmp_path)
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    engine, raised = publish_county(url, frames, county["landing"])
     car = raised[raised["rule_code"].eq("RM_CAR")].iloc[0]
     book = write_review_workbook(engine, tmp_path / "review.xlsx")
     wb = openpyxl.load_workbook(book)

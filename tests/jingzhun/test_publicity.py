@@ -6,23 +6,19 @@ import subprocess
 import openpyxl
 import pandas as pd
 
-from jingzhun import cli, labels, warehouse
+from jingzhun import cli, labels
 from jingzhun.policy import Policy, ReaderLimits
 from jingzhun.publicity import mask_id
 from jingzhun.review import HEADERS, import_review, write_review_workbook
-from transforms.flags import RULES, flags
 
-from helpers import AS_OF, office
+from helpers import office, publish_county
 
 
 def _confirmed(county, frames, tmp_path, villages: int = 2):
     """A warehouse where a steward confirmed every add and remove flag of ``villages`` villages."""
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    engine = warehouse.connect(url)
-    raised, _ = flags(frames, Policy(), pd.Timestamp(AS_OF))
-    rules = pd.DataFrame({"rule_code": list(RULES), "evaluated": True, "reason": "", "raised": 0})
+    engine, raised = publish_county(url, frames, county["landing"])
     names = labels.read_regions(labels.regions_files(county["landing"], None), ReaderLimits())
-    warehouse.publish(engine, "r1", pd.DataFrame(), pd.DataFrame(), frames, raised, rules, None, region_names=names)
     chosen = sorted(raised.loc[raised["direction"].isin(["add", "remove"]), "village_code"].unique())[:villages]
     book = write_review_workbook(engine, tmp_path / "review.xlsx")
     wb = openpyxl.load_workbook(book)
