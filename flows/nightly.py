@@ -86,7 +86,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
             steps.progress(logger, clock, "report", "validation workbook and Data Docs written")
             with clock("load"):
                 published = steps.publish_run(url, run_id, run_dir, extracted, validated, matched, scope, dry_run,
-                                               regions["path"])
+                                               regions)
             steps.progress(logger, clock, "load", "dry run: nothing published" if dry_run else "published")
         except Exception as exc:
             warehouse.finish_run(engine, run_id, "failed", error=describe(exc))

@@ -150,19 +150,20 @@ def extract_all(landing: str, wanted: list[str], databases: dict[str, DatabaseSo
 def read_regions_reference(landing: str, config: str | None, run_dir: str) -> dict:
     """The names of division codes sent tonight (the policy's ``regions_file``, the landing folder's
     ``regions/``), to ``regions.parquet``: ``{"path", "names", "message"}``. A reference that cannot be used is
-    reported and the warehouse keeps the last one: names are labels, the run goes on without new ones."""
+    reported and the warehouse keeps the last one: names are labels, the run goes on without new ones. ``files``:
+    the record of each file read, kept with the run's files."""
     policy = load_policy(config)
     files = labels.regions_files(landing, policy.regions_file)
     if not files:
-        return {"path": "", "names": 0, "message": ""}
+        return {"path": "", "names": 0, "message": "", "files": []}
     try:
-        names = labels.read_regions(files, policy.limits)
+        names, records = labels.read_regions_files(files, policy.limits)
     except SafeError as exc:
-        return {"path": "", "names": 0, "message": f"区划名称未更新 (regions reference not used): {exc}"}
+        return {"path": "", "names": 0, "message": f"区划名称未更新 (regions reference not used): {exc}", "files": []}
     path = Path(run_dir) / "regions.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     names.to_parquet(path, index=False)
-    return {"path": str(path), "names": len(names), "message": ""}
+    return {"path": str(path), "names": len(names), "message": "", "files": records}
 
 
 def stage_all(extracted: list[Extracted], config: str | None, run_dir: str) -> list[StagedSource]:
@@ -314,12 +315,13 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
 @task(name="publish")
 @contained("publish")
 def publish_run(url: str, run_id: str, run_dir: str, extracted: list[Extracted], staged: list[StagedSource],
-                matched: Matched, scope: Scope, dry_run: bool, regions_path: str = "") -> dict:
+                matched: Matched, scope: Scope, dry_run: bool, regions: dict | None = None) -> dict:
     """Write the run's files, quarantine, registers and flags to the warehouse in one transaction, and the review
     workbook of the open flags after it before that transaction commits: a run is published with its review
     workbook or not at all."""
     started = time.perf_counter()
-    files = pd.DataFrame([f for e in extracted for f in e.files])
+    regions = regions or {}
+    files = pd.DataFrame([f for e in extracted for f in e.files] + regions.get("files", []))
     loaded = [s for s in staged if s.status == "loaded"]
     quarantined = run_quarantine(staged)
     reports = {}
@@ -332,7 +334,7 @@ def publish_run(url: str, run_id: str, run_dir: str, extracted: list[Extracted],
             warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,
                               pd.read_parquet(matched.flags_path), pd.read_parquet(matched.rules_path), scope, villages,
                               validation_results(staged), before_commit=lambda conn: write_review_workbook(conn, partial, scope),
-                              region_names=pd.read_parquet(regions_path) if regions_path else None)
+                              region_names=pd.read_parquet(regions["path"]) if regions.get("path") else None)
         except BaseException:
             partial.unlink(missing_ok=True)  # not published: no review workbook either
             raise

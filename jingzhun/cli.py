@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -13,8 +14,6 @@ WORK_DIR = Path(os.environ.get("JINGZHUN_WORK", "jingzhun-work"))
 # no telemetry leaves this machine (and there is no network to send it to)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-# a person at the console reads one progress line per stage (the flow logs them), not one line per task and source
-os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
 
 
 def _date(text: str) -> date:
@@ -339,22 +338,42 @@ def parser() -> argparse.ArgumentParser:
 
 
 EXIT_BUSY = 4  # another run holds the warehouse
+TASK_LOGS = "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"
+
+
+@contextmanager
+def quiet_task_logs():
+    """While a command runs, a person at the console reads one progress line per stage (the flow logs them), not
+    one per task and source: Prefect's task-run logger at WARNING, set up so (the environment) or already set up
+    (the logger). Both are restored afterwards: a worker or a flow started later keeps its per-task logs."""
+    import logging
+
+    logger = logging.getLogger("prefect.task_runs")
+    before_env, before_level = os.environ.get(TASK_LOGS), logger.level
+    os.environ[TASK_LOGS] = "WARNING"
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(before_level)
+        if before_env is None:
+            os.environ.pop(TASK_LOGS, None)
+        else:
+            os.environ[TASK_LOGS] = before_env
 
 
 def main(argv: list[str] | None = None) -> int:
     from jingzhun.privacy import SafeError, install_log_masking
 
     install_log_masking()
-    import logging
-
-    logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)  # as the environment above, once set up
     args = parser().parse_args(argv)
     if hasattr(args, "warehouse"):
         from jingzhun import warehouse
 
         args.warehouse = warehouse.resolve_url(args.warehouse, WORK_DIR)  # its password never goes further
     try:
-        return args.func(args)
+        with quiet_task_logs():
+            return args.func(args)
     except SafeError as exc:
         from jingzhun.privacy import Refused
         from jingzhun.warehouse import UnknownScope, WarehouseBusy

@@ -36,11 +36,17 @@ class RegionsError(SafeError):
 def read_regions(files: list[Path], limits: ReaderLimits) -> pd.DataFrame:
     """One row per division code (12 digits: a township's ``620421100`` is ``620421100000``): its name. Codes are
     digits of 6, 9 or 12; a row that is not is refused with its file and row; the last file named wins a code."""
+    return read_regions_files(files, limits)[0]
+
+
+def read_regions_files(files: list[Path], limits: ReaderLimits) -> tuple[pd.DataFrame, list[dict]]:
+    """:func:`read_regions`, and the record of each file read (name, size, SHA-256: as a register's files)."""
     from jingzhun.readers import read_file
 
-    parts = []
+    parts, records = [], []
     for path in files:
         data, _, record = read_file(Path(path), REGIONS, f"{REGIONS_FOLDER}/{Path(path).name}", limits)
+        records.append(record.as_dict())
         code = data["code"].fillna("").astype("str").str.strip()
         bad = ~code.str.fullmatch(r"[0-9]{6}|[0-9]{9}|[0-9]{12}")
         if bad.any():
@@ -50,8 +56,9 @@ def read_regions(files: list[Path], limits: ReaderLimits) -> pd.DataFrame:
         parts.append(pd.DataFrame({"code": code.str.ljust(12, "0"),
                                    "name": data["name"].fillna("").astype("str").str.strip()}))
     if not parts:
-        return pd.DataFrame({"code": pd.Series([], dtype="str"), "name": pd.Series([], dtype="str")})
-    return pd.concat(parts).drop_duplicates("code", keep="last").query("name != ''").reset_index(drop=True)
+        return pd.DataFrame({"code": pd.Series([], dtype="str"), "name": pd.Series([], dtype="str")}), records
+    names = pd.concat(parts).drop_duplicates("code", keep="last").query("name != ''").reset_index(drop=True)
+    return names, records
 
 
 def regions_files(landing: str | Path, regions_file: str | None) -> list[Path]:
