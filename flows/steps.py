@@ -24,7 +24,7 @@ from jingzhun import labels, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import DatabaseSource
 from jingzhun.policy import load_policy
-from jingzhun.privacy import SafeError, contained, describe
+from jingzhun.privacy import contained, describe
 from jingzhun.quality_report import write_validation_workbook
 from jingzhun.readers import read_source
 from jingzhun.review import write_review_workbook
@@ -156,10 +156,10 @@ def read_regions_reference(landing: str, config: str | None, run_dir: str) -> di
     files = labels.regions_files(landing, policy.regions_file)
     if not files:
         return {"path": "", "names": 0, "message": "", "files": []}
-    try:
-        names, records = labels.read_regions_files(files, policy.limits)
-    except SafeError as exc:
-        return {"path": "", "names": 0, "message": f"区划名称未更新 (regions reference not used): {exc}", "files": []}
+    names, records, errors = labels.read_regions_files(files, policy.limits)
+    if errors:
+        return {"path": "", "names": 0, "files": records,
+                "message": f"区划名称未更新 (regions reference not used): {'; '.join(errors)}"}
     path = Path(run_dir) / "regions.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     names.to_parquet(path, index=False)

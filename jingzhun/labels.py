@@ -36,29 +36,39 @@ class RegionsError(SafeError):
 def read_regions(files: list[Path], limits: ReaderLimits) -> pd.DataFrame:
     """One row per division code (12 digits: a township's ``620421100`` is ``620421100000``): its name. Codes are
     digits of 6, 9 or 12; a row that is not is refused with its file and row; the last file named wins a code."""
-    return read_regions_files(files, limits)[0]
+    names, _, errors = read_regions_files(files, limits)
+    if errors:
+        raise RegionsError("; ".join(errors))
+    return names
 
 
-def read_regions_files(files: list[Path], limits: ReaderLimits) -> tuple[pd.DataFrame, list[dict]]:
-    """:func:`read_regions`, and the record of each file read (name, size, SHA-256: as a register's files)."""
-    from jingzhun.readers import read_file
+def read_regions_files(files: list[Path], limits: ReaderLimits) -> tuple[pd.DataFrame, list[dict], list[str]]:
+    """:func:`read_regions` without raising: the names, the record of every file (name, size, SHA-256, and its
+    error when it could not be used: as a register's files), and the errors."""
+    from jingzhun.readers import read_file, unread_record
 
-    parts, records = [], []
-    for path in files:
-        data, _, record = read_file(Path(path), REGIONS, f"{REGIONS_FOLDER}/{Path(path).name}", limits)
+    parts, records, errors = [], [], []
+    for path in map(Path, files):
+        label = f"{REGIONS_FOLDER}/{path.name}"
+        try:
+            data, _, record = read_file(path, REGIONS, label, limits)
+            code = data["code"].fillna("").astype("str").str.strip()
+            bad = ~code.str.fullmatch(r"[0-9]{6}|[0-9]{9}|[0-9]{12}")
+            if bad.any():
+                row = int(data.loc[bad, "_row"].iloc[0])
+                raise RegionsError(f"{label}: 第{row}行 区划代码应为6、9或12位数字 (row {row}: a division code of 6, 9 "
+                                   f"or 12 digits)")
+        except SafeError as exc:
+            records.append(unread_record(path, REGIONS, label, error=str(exc)).as_dict())
+            errors.append(str(exc))
+            continue
         records.append(record.as_dict())
-        code = data["code"].fillna("").astype("str").str.strip()
-        bad = ~code.str.fullmatch(r"[0-9]{6}|[0-9]{9}|[0-9]{12}")
-        if bad.any():
-            row = int(data.loc[bad, "_row"].iloc[0])
-            raise RegionsError(f"{record.file}: 第{row}行 区划代码应为6、9或12位数字 (row {row}: a division code of 6, 9 "
-                               f"or 12 digits)")
         parts.append(pd.DataFrame({"code": code.str.ljust(12, "0"),
                                    "name": data["name"].fillna("").astype("str").str.strip()}))
     if not parts:
-        return pd.DataFrame({"code": pd.Series([], dtype="str"), "name": pd.Series([], dtype="str")}), records
+        return pd.DataFrame({"code": pd.Series([], dtype="str"), "name": pd.Series([], dtype="str")}), records, errors
     names = pd.concat(parts).drop_duplicates("code", keep="last").query("name != ''").reset_index(drop=True)
-    return names, records
+    return names, records, errors
 
 
 def regions_files(landing: str | Path, regions_file: str | None) -> list[Path]:

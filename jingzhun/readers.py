@@ -488,12 +488,12 @@ def read_source(landing: Path, source: Source, database=None,
     frames, skipped, records = [], [], []
     for entry in source_entries(landing, source.name):
         if entry.refused or entry.ignored:
-            records.append(_unread_record(entry.path, source, entry.label, error=entry.refused, ignored=entry.ignored))
+            records.append(unread_record(entry.path, source, entry.label, error=entry.refused, ignored=entry.ignored))
             continue
         try:
             data, not_data, record = read_file(entry.path, source, entry.label, limits)
         except SourceFileError as exc:
-            record = _unread_record(entry.path, source, entry.label, error=str(exc), missing_column=exc.column or "")
+            record = unread_record(entry.path, source, entry.label, error=str(exc), missing_column=exc.column or "")
             data = not_data = None
         records.append(record)
         if data is not None:
@@ -504,7 +504,7 @@ def read_source(landing: Path, source: Source, database=None,
     return data.fillna(""), not_data.fillna(""), records
 
 
-def _unread_record(path: Path, source: Source, label: str, **why) -> FileRecord:
+def unread_record(path: Path, source: Source, label: str, **why) -> FileRecord:
     """The record of an entry that was not read: its size and digest when it is a file of the landing folder."""
     size, sha, _ = file_stats(path) if path.is_file() and not path.is_symlink() else (0, "", 0)
     modified = file_modified(path) if path.exists() else ""

@@ -65,8 +65,11 @@ def test_a_broken_source_is_recorded_and_the_others_still_load(landing, tmp_path
     text = cadres.read_text(encoding="utf-8-sig").splitlines()
     cadres.write_text("\n".join(line.rsplit(",", 2)[0] for line in text), encoding="utf-8")  # drops 任职状态
     shutil.rmtree(landing / "deaths")
+    regions = landing / "regions" / "区划名称.csv"
+    regions.write_text(regions.read_text(encoding="utf-8-sig") + "6204211002X1,某村\n", encoding="utf-8")
 
     result, url = run(landing, tmp_path)
+    assert "regions/区划名称.csv" in result["regions"]["message"] and "某村" not in result["regions"]["message"]
     sources = result["sources"]
     assert sources["real_estate"]["status"] == "failed" and estate.name in sources["real_estate"]["message"]
     assert sources["cadres"]["status"] == "failed" and "term_status" in sources["cadres"]["message"]
@@ -75,6 +78,8 @@ def test_a_broken_source_is_recorded_and_the_others_still_load(landing, tmp_path
     with warehouse.connect(url).connect() as conn:
         files = pd.read_sql(select(warehouse.run_files), conn)
     assert files.loc[files["source"] == "real_estate", "error"].str.contains("not a readable Excel workbook").all()
+    refused = files[files["source"].eq("regions")]      # a names reference that cannot be used is recorded too
+    assert len(refused) == 1 and "区划代码应为6、9或12位数字" in refused["error"].iloc[0] and refused["sha256"].iloc[0]
 
 
 def test_dry_run_publishes_no_registers(landing, tmp_path):
