@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from jingzhun import labels, warehouse
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.sheets import LINE_HEIGHT, display_width
+from transforms.flags import RULES
 from jingzhun.policy import Policy
 
 SHEET = "核实清单"
@@ -36,15 +37,7 @@ COLUMNS = [  # (header, source column, width)
 ]
 KEY_COLUMNS = ("标识", "证据摘要", "状态标记")  # hidden: which flag, the evidence seen, the flag's state then
 HEADERS = [c[0] for c in COLUMNS]
-RULE_TITLES = {
-    "RM_CAR": "有车(识别时已有)", "RV_CAR_ACQUIRED": "有车(识别后购置)", "RM_PROPERTY": "有商品房",
-    "RM_DECEASED": "全户死亡", "RM_MEMBER_DECEASED": "成员死亡", "ADD_DIBAO": "低保户应纳入", "ADD_TEKUN": "特困人员应纳入",
-    "RV_ADD_CADRE": "应纳入但有村干部", "REVERT_DROPOUT": "因学返贫(辍学)", "REVERT_HOUSING": "住房不安全返贫",
-    "REVERT_ILLNESS": "因病返贫", "REFER_EDUCATION": "转教育部门(辍学)", "REFER_HOUSING": "转住建部门(危房)",
-    "REFER_HEALTH": "转卫健部门(疾病)", "REFER_INSURANCE": "未参保", "RV_UNENROLLED": "适龄未入学",
-    "EXIT_ELIGIBLE": "达到退出标准", "DQ_INVALID_ID": "身份证号无效", "DQ_NOT_IN_HUKOU": "不在户籍库",
-    "DQ_NAME_MISMATCH": "姓名与户籍不符", "DQ_MULTI_HOUSEHOLD": "重复在多个贫困户",
-}
+RULE_TITLES = {code: r.title for code, r in RULES.items()}  # the catalogue owns them (transforms/flags.py)
 DIRECTION_TITLES = {"remove": "清退", "add": "纳入", "revert": "返贫", "exit": "退出", "refer": "转办", "review": "核实"}
 
 

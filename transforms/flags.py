@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import pandas as pd
 
@@ -83,21 +84,31 @@ def shared(fn: Callable) -> Callable:
     return once
 
 
+Grain = Literal["household", "person", "hukou_household"]
+GRAINS: dict[str, str] = {"household": "one flag per register household", "person": "one flag per (household, person)",
+                          "hukou_household": "one flag per public-security household not on the register"}
+
+
 @dataclass(frozen=True)
 class Rule:
+    """A rule of the catalogue: what reviews, marts and "not evaluated" read of it."""
+
     code: str
+    title: str                              # the Chinese title stewards read
+    grain: Grain                            # what one of its flags is about
     direction: str
-    needs: tuple[str, ...]
-    columns: tuple[tuple[str, str], ...]
+    needs: tuple[str, ...]                  # sources it reads
+    columns: tuple[tuple[str, str], ...]    # optional (source, column) pairs it reads
     build: Callable[[Context], pd.DataFrame]
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, direction: str, needs: tuple[str, ...], columns: tuple[tuple[str, str], ...] = ()):
+def rule(code: str, title: str, grain: Grain, direction: str, needs: tuple[str, ...],
+         columns: tuple[tuple[str, str], ...] = ()):
     def register(fn: Callable[[Context], pd.DataFrame]) -> Callable[[Context], pd.DataFrame]:
-        RULES[code] = Rule(code, direction, tuple(dict.fromkeys(needs)), columns, fn)
+        RULES[code] = Rule(code, title, grain, direction, tuple(dict.fromkeys(needs)), columns, fn)
         return fn
     return register
 
@@ -160,7 +171,8 @@ def vehicle_words(given: pd.Series, klass: pd.Series, type_names: dict[str, str]
     return (named + "," + klass).where(named.ne(""), klass).where(klass.ne(""), given)
 
 
-@rule("RM_CAR", "remove", (*LIVING, "vehicles"), (("vehicles", "first_registered"), ("poverty_register", "identified_year")))
+@rule("RM_CAR", "有车(识别时已有)", "household", "remove",
+      (*LIVING, "vehicles"), (("vehicles", "first_registered"), ("poverty_register", "identified_year")))
 def rm_car(ctx: Context) -> pd.DataFrame:
     """A living member owns a car in use, registered by the end of the identification year (错评)."""
     rows = _cars(ctx)
@@ -168,7 +180,8 @@ def rm_car(ctx: Context) -> pd.DataFrame:
     return _household_flags(ctx, rows, *_car_evidence(rows, ctx.policy.vehicle_type_names))
 
 
-@rule("RV_CAR_ACQUIRED", "review", (*LIVING, "vehicles"), (("vehicles", "first_registered"), ("poverty_register", "identified_year")))
+@rule("RV_CAR_ACQUIRED", "有车(识别后购置)", "household", "review",
+      (*LIVING, "vehicles"), (("vehicles", "first_registered"), ("poverty_register", "identified_year")))
 def rv_car_acquired(ctx: Context) -> pd.DataFrame:
     """Same car, first registered after the identification year (or on an unknown date): check for exit."""
     rows = _cars(ctx)
@@ -176,7 +189,7 @@ def rv_car_acquired(ctx: Context) -> pd.DataFrame:
     return _household_flags(ctx, rows, *_car_evidence(rows, ctx.policy.vehicle_type_names))
 
 
-@rule("RM_PROPERTY", "remove", (*LIVING, "real_estate"))
+@rule("RM_PROPERTY", "有商品房", "household", "remove", (*LIVING, "real_estate"))
 def rm_property(ctx: Context) -> pd.DataFrame:
     """A living member owns current commercial housing for living, business or office use.
 
@@ -216,7 +229,7 @@ def _all_dead(ctx: Context) -> pd.Series:
     return hh.loc[hh["dead"].eq(hh["members"]) & hh["members"].gt(0), "household_id"]
 
 
-@rule("RM_DECEASED", "remove", LIVING)
+@rule("RM_DECEASED", "全户死亡", "household", "remove", LIVING)
 def rm_deceased(ctx: Context) -> pd.DataFrame:
     """Every member of the household is dead (a member with an invalid number is not proven dead)."""
     rows = _dead_members(ctx)
@@ -224,7 +237,7 @@ def rm_deceased(ctx: Context) -> pd.DataFrame:
     return _household_flags(ctx, rows, *_death_evidence(rows))
 
 
-@rule("RM_MEMBER_DECEASED", "remove", LIVING)
+@rule("RM_MEMBER_DECEASED", "成员死亡", "person", "remove", LIVING)
 def rm_member_deceased(ctx: Context) -> pd.DataFrame:
     """One member (not all) is dead: remove that person and recompute the household size."""
     rows = _dead_members(ctx)
@@ -299,7 +312,7 @@ _DIBAO_COLUMNS = (("social_assistance", "dibao_class"), ("social_assistance", "l
                   ("social_assistance", "income_per_capita"))
 
 
-@rule("ADD_DIBAO", "add", _ADD_NEEDS, _DIBAO_COLUMNS)
+@rule("ADD_DIBAO", "低保户应纳入", "hukou_household", "add", _ADD_NEEDS, _DIBAO_COLUMNS)
 def add_dibao(ctx: Context) -> pd.DataFrame:
     """A first/second-class 低保 family unable to work, not on the register. Exempt: a member able to
     work; a serving blocking cadre in the hukou household (RV_ADD_CADRE says why)."""
@@ -308,7 +321,7 @@ def add_dibao(ctx: Context) -> pd.DataFrame:
     return _addition_flags(ctx, rows, _DIBAO_TEXT)
 
 
-@rule("ADD_TEKUN", "add", _ADD_NEEDS)
+@rule("ADD_TEKUN", "特困人员应纳入", "hukou_household", "add", _ADD_NEEDS)
 def add_tekun(ctx: Context) -> pd.DataFrame:
     """A person with current 特困供养 support not on the register. Exempt: blocking cadre as above."""
     rows = _tekun_people(ctx)
@@ -316,7 +329,7 @@ def add_tekun(ctx: Context) -> pd.DataFrame:
     return _addition_flags(ctx, rows, _TEKUN_TEXT)
 
 
-@rule("RV_ADD_CADRE", "review", _ADD_NEEDS, _DIBAO_COLUMNS)
+@rule("RV_ADD_CADRE", "应纳入但有村干部", "hukou_household", "review", _ADD_NEEDS, _DIBAO_COLUMNS)
 def rv_add_cadre(ctx: Context) -> pd.DataFrame:
     """A family that would be added, but whose hukou household has a serving blocking cadre."""
     blocked = _blocked_households(ctx)
@@ -365,14 +378,14 @@ def _split_by_income(ctx: Context, rows: pd.DataFrame, revert: bool) -> pd.DataF
     return rows[exited & ~above] if revert else rows[~exited | above]
 
 
-@rule("REVERT_DROPOUT", "revert", (*LIVING, "students"), (("students", "dropout_reason"),))
+@rule("REVERT_DROPOUT", "因学返贫(辍学)", "household", "revert", (*LIVING, "students"), (("students", "dropout_reason"),))
 def revert_dropout(ctx: Context) -> pd.DataFrame:
     """An exited household with a compulsory-age dropout. Exempt: 因病/因残/因智; above referral income → refer."""
     rows = _split_by_income(ctx, _dropouts(ctx, exempt_reasons=True), revert=True)
     return _household_flags(ctx, rows, *_dropout_evidence(rows))
 
 
-@rule("REFER_EDUCATION", "refer", (*LIVING, "students"), (("students", "dropout_reason"),))
+@rule("REFER_EDUCATION", "转教育部门(辍学)", "household", "refer", (*LIVING, "students"), (("students", "dropout_reason"),))
 def refer_education(ctx: Context) -> pd.DataFrame:
     """A dropout as in REVERT_DROPOUT in an unexited household, or an exited one above referral income."""
     rows = _split_by_income(ctx, _dropouts(ctx, exempt_reasons=True), revert=False)
@@ -396,14 +409,16 @@ def _house_evidence(rows: pd.DataFrame):
     return item, ev.sentence(rows, "户主{head_name}住房最新鉴定为{grade}级({appraised}),改造状态{renovation}")
 
 
-@rule("REVERT_HOUSING", "revert", ("poverty_register", "housing_safety"), (("housing_safety", "renovation"),))
+@rule("REVERT_HOUSING", "住房不安全返贫", "household", "revert",
+      ("poverty_register", "housing_safety"), (("housing_safety", "renovation"),))
 def revert_housing(ctx: Context) -> pd.DataFrame:
     """An exited household whose head's latest appraisal is C/D and not renovated; above referral → refer."""
     rows = _split_by_income(ctx, _unsafe_houses(ctx), revert=True)
     return _household_flags(ctx, rows, *_house_evidence(rows))
 
 
-@rule("REFER_HOUSING", "refer", ("poverty_register", "housing_safety"), (("housing_safety", "renovation"),))
+@rule("REFER_HOUSING", "转住建部门(危房)", "household", "refer",
+      ("poverty_register", "housing_safety"), (("housing_safety", "renovation"),))
 def refer_housing(ctx: Context) -> pd.DataFrame:
     """A C/D house as in REVERT_HOUSING in an unexited household, or an exited one above referral income."""
     rows = _split_by_income(ctx, _unsafe_houses(ctx), revert=False)
@@ -432,7 +447,7 @@ def _illness_evidence(rows: pd.DataFrame):
                                    "{latest_year}年家庭自付合计{household_cost}元")
 
 
-@rule("REVERT_ILLNESS", "revert", (*LIVING, "illness"),
+@rule("REVERT_ILLNESS", "因病返贫", "household", "revert", (*LIVING, "illness"),
       (("illness", "treatment_status"), ("illness", "year"), ("illness", "out_of_pocket")))
 def revert_illness(ctx: Context) -> pd.DataFrame:
     """An exited household with a serious illness not cured, or a chronic one with heavy yearly cost."""
@@ -441,7 +456,7 @@ def revert_illness(ctx: Context) -> pd.DataFrame:
     return _household_flags(ctx, rows, *_illness_evidence(rows))
 
 
-@rule("REFER_HEALTH", "refer", (*LIVING, "illness"),
+@rule("REFER_HEALTH", "转卫健部门(疾病)", "household", "refer", (*LIVING, "illness"),
       (("illness", "treatment_status"), ("illness", "year"), ("illness", "out_of_pocket")))
 def refer_health(ctx: Context) -> pd.DataFrame:
     """An illness as in REVERT_ILLNESS in an exited household above referral income (never unexited ones)."""
@@ -457,7 +472,7 @@ def _uninsured(ctx: Context) -> pd.DataFrame:
     return ctx.living[~it.member_of(ctx.living["id_number"], ctx.insured)]
 
 
-@rule("REFER_INSURANCE", "refer", (*LIVING, "medical_insurance"))
+@rule("REFER_INSURANCE", "未参保", "person", "refer", (*LIVING, "medical_insurance"))
 def refer_insurance(ctx: Context) -> pd.DataFrame:
     """A living member without a 参保 record for the year of ``as_of``."""
     rows = _uninsured(ctx).assign(insured_year=ctx.as_of.year)
@@ -471,7 +486,7 @@ def _unenrolled(ctx: Context) -> pd.DataFrame:
     return kids[~it.member_of(kids["id_number"], ctx.frames["students"]["id_number"])]  # 送教上门 is a record
 
 
-@rule("RV_UNENROLLED", "review", (*LIVING, "students"))
+@rule("RV_UNENROLLED", "适龄未入学", "person", "review", (*LIVING, "students"))
 def rv_unenrolled(ctx: Context) -> pd.DataFrame:
     """A living member of compulsory-education age with no student record at all."""
     rows = _unenrolled(ctx)
@@ -481,7 +496,8 @@ def rv_unenrolled(ctx: Context) -> pd.DataFrame:
 
 # ================================================================ exit
 
-@rule("EXIT_ELIGIBLE", "exit", (*LIVING, "medical_insurance", "students", "housing_safety", "illness"),
+@rule("EXIT_ELIGIBLE", "达到退出标准", "household", "exit",
+      (*LIVING, "medical_insurance", "students", "housing_safety", "illness"),
       (("poverty_register", "safe_water"), ("poverty_register", "electricity"), ("housing_safety", "renovation"),
        ("illness", "treatment_status")))
 def exit_eligible(ctx: Context) -> pd.DataFrame:
@@ -513,7 +529,7 @@ def exit_eligible(ctx: Context) -> pd.DataFrame:
 
 # ================================================================ data quality
 
-@rule("DQ_INVALID_ID", "review", ("poverty_register",))
+@rule("DQ_INVALID_ID", "身份证号无效", "person", "review", ("poverty_register",))
 def dq_invalid_id(ctx: Context) -> pd.DataFrame:
     """A register row whose identity number is invalid after normalisation."""
     reg = ctx.frames["poverty_register"]
@@ -523,14 +539,14 @@ def dq_invalid_id(ctx: Context) -> pd.DataFrame:
     return _person_flags(ctx, rows, item, ev.sentence(rows, "{name}的身份证号{id_number}无效:{problem_text}"))
 
 
-@rule("DQ_NOT_IN_HUKOU", "review", ("poverty_register", "hukou", "deaths"))
+@rule("DQ_NOT_IN_HUKOU", "不在户籍库", "person", "review", ("poverty_register", "hukou", "deaths"))
 def dq_not_in_hukou(ctx: Context) -> pd.DataFrame:
     """A valid register number absent from hukou."""
     rows = ctx.living[~ctx.living["in_hukou"]]
     return _person_flags(ctx, rows, _member_items(rows), ev.sentence(rows, "{name}({id_number})不在户籍人口库中"))
 
 
-@rule("DQ_NAME_MISMATCH", "review", ("poverty_register", "hukou", "deaths"))
+@rule("DQ_NAME_MISMATCH", "姓名与户籍不符", "person", "review", ("poverty_register", "hukou", "deaths"))
 def dq_name_mismatch(ctx: Context) -> pd.DataFrame:
     """The number is in hukou under another name (after spaces, width and traditional characters are folded)."""
     m = ctx.living
@@ -539,7 +555,7 @@ def dq_name_mismatch(ctx: Context) -> pd.DataFrame:
     return _person_flags(ctx, rows, item, ev.sentence(rows, "建档立卡姓名{name},户籍姓名{hukou_name}"))
 
 
-@rule("DQ_MULTI_HOUSEHOLD", "review", ("poverty_register", "hukou", "deaths"))
+@rule("DQ_MULTI_HOUSEHOLD", "重复在多个贫困户", "person", "review", ("poverty_register", "hukou", "deaths"))
 def dq_multi_household(ctx: Context) -> pd.DataFrame:
     """The same number in more than one register household: one flag in each."""
     m = ctx.living

@@ -516,3 +516,16 @@ def test_evidence_text_is_chinese_words_with_names_as_compared():
     assert "身份证号中出生日期不存在" in text["DQ_INVALID_ID"]
     for rule, sentence in text.items():
         assert not re.search(r"[A-Za-z]{2,}", sentence), (rule, sentence)   # no English, no internal names
+
+
+def test_every_flag_is_at_its_rules_grain(frames):
+    """The catalogue's grain says what a flag is about: a register household, a person in it, or a
+    public-security household not on the register."""
+    f, _ = flags(frames, Policy(), pd.Timestamp(AS_OF))
+    grain = f["rule_code"].map({code: r.grain for code, r in RULES.items()})
+    household, person = f["household_id"].ne(""), f["id_number"].ne("")
+    assert (household & ~person)[grain.eq("household")].all()
+    assert (household & person)[grain.eq("person")].all()
+    assert (~household & ~person & f["hukou_household_id"].ne(""))[grain.eq("hukou_household")].all()
+    assert set(grain) == {"household", "person", "hukou_household"}
+    assert all(r.title and r.grain in ("household", "person", "hukou_household") for r in RULES.values())
