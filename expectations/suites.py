@@ -127,7 +127,7 @@ _KIND_WORDS = {"date": "日期", "money": "金额", "number": "数值", "year": 
 
 def _header(col: Column) -> str:
     """A column as stewards name it: its first Chinese header, quoted."""
-    return f"“{col.aliases[0]}”"
+    return f"“{col.header}”"
 
 
 def date_bounds(source: str, column: str, policy: Policy, latest: date) -> tuple[datetime, datetime | None]:

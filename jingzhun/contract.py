@@ -25,6 +25,11 @@ class Column:
     max_chars: int | None = None  # the longest value the warehouse stores (a key column of fixed width)
 
     @property
+    def header(self) -> str:
+        """The column as people name it: its first (Chinese) header."""
+        return self.aliases[0]
+
+    @property
     def stored_chars(self) -> int | None:
         """The longest value the warehouse can store in this column (identity numbers: 32), None: no limit."""
         return ID_MAX_CHARS if self.kind == "id" else self.max_chars

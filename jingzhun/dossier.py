@@ -129,7 +129,7 @@ def write_dossier(engine: Engine, number: str, out: Path) -> dict:
         if rows.empty:
             continue
         spec = SOURCES[name]
-        columns = [(c.aliases[0], c.name, 20 if c.kind == "id" or c.max_chars else 14 if c.kind == "code12" else 11)
+        columns = [(c.header, c.name, 20 if c.kind == "id" or c.max_chars else 14 if c.kind == "code12" else 11)
                    for c in spec.columns
                    if c.name in rows and rows[c.name].notna().any()]
         rows = rows.assign(_where=rows["_file"].astype("str") + " 第" + rows["_row"].astype("Int64").astype("str") + "行")

@@ -101,7 +101,7 @@ def checks_table(source: str, checks: pd.DataFrame) -> pd.DataFrame:
     """The checks of one source in a steward's words: the column by its Chinese header, the share as a rounded
     percentage, advice where a check failed, the examples as lines of text."""
     spec = SOURCES[source]
-    headers = {c.name: c.aliases[0] for c in spec.columns} | {"_file_age_days": "文件修改日期"}
+    headers = {c.name: c.header for c in spec.columns} | {"_file_age_days": "文件修改日期"}
     failed = ~checks["success"].astype(bool)
     advice = checks["expectation"].map(CHECK_ADVICE).fillna("请联系{dept}核实").str.replace("{dept}", spec.department)
     share = pd.to_numeric(checks["unexpected_percent"], errors="coerce") / 100
@@ -128,7 +128,7 @@ def reason_words(reasons: pd.Series, source: str) -> pd.Series:
     """A reason as a steward reads it: the English gloss removed, canonical column names as Chinese headers."""
     out = reasons.fillna("").astype("str").str.replace(_ENGLISH, "", regex=True)
     for col in sorted(SOURCES[source].columns, key=lambda c: -len(c.name)):
-        out = out.str.replace(rf"(?: in |: ){re.escape(col.name)}\b", f"(“{col.aliases[0]}”列)", regex=True)
+        out = out.str.replace(rf"(?: in |: ){re.escape(col.name)}\b", f"(“{col.header}”列)", regex=True)
     return out
 
 

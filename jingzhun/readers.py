@@ -296,7 +296,7 @@ def _require(columns: list[str], source: Source, label: str) -> None:
         if name not in columns:
             col = source.column(name)
             raise SourceFileError(
-                label, f"缺少必填列“{col.aliases[0]}”,表头应含以下名称之一: {'、'.join(col.aliases)} "
+                label, f"缺少必填列“{col.header}”,表头应含以下名称之一: {'、'.join(col.aliases)} "
                        f"(required column {name} not found)", column=name)
 
 
