@@ -87,22 +87,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("refused: a reconciliation needs --region (a division code prefix)", file=sys.stderr)
             return 2
         scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ()))
-        try:
-            warehouse.check_scope(warehouse.connect(args.warehouse), scope)  # before any server starts
-        except warehouse.UnknownScope as exc:
-            print(f"refused: {exc}", file=sys.stderr)
-            return 2
+        warehouse.check_scope(warehouse.connect(args.warehouse), scope)  # before any server starts
         print(f"reconciliation of region {scope.region}"
               + (f", {len(scope.households)} households" if scope.households else "")
               + (f", sources {args.sources}" if args.sources else ", every source"))
         from prefect.exceptions import ParameterTypeError
 
-        from flows.reconcile import UnknownScope, reconcile
+        from flows.reconcile import reconcile
 
         try:
             result = reconcile(region=args.region, households=_listed(args.households),
                                sources=_listed(args.sources), **common)
-        except (ParameterTypeError, UnknownScope) as exc:
+        except ParameterTypeError as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return 2
     else:
@@ -139,14 +135,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_flags_export(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
-    from jingzhun.exports import ExportError, check_export_path, flags_for_export, write_table
+    from jingzhun.exports import check_export_path, flags_for_export, write_table
 
-    try:
-        check_export_path(Path(args.out))
-    except ExportError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
-
+    check_export_path(Path(args.out))
     frame = flags_for_export(warehouse.connect(args.warehouse), args.status)
     path = write_table(frame, Path(args.out))
     print(f"{len(frame)} flags written to {path}")
@@ -155,10 +146,9 @@ def cmd_flags_export(args: argparse.Namespace) -> int:
 
 def _xlsx(out: str, what: str) -> None:
     """Refuse an output path that is not an xlsx workbook."""
-    from jingzhun.privacy import Refused
+    from jingzhun.exports import check_export_path
 
-    if Path(out).suffix.lower() != ".xlsx":
-        raise Refused(f"--out {out}: {what} is written as FILE.xlsx")
+    check_export_path(Path(out), (".xlsx",), what)
 
 
 def cmd_flags_publicity(args: argparse.Namespace) -> int:
@@ -166,7 +156,7 @@ def cmd_flags_publicity(args: argparse.Namespace) -> int:
     from jingzhun.policy import load_policy
     from jingzhun.publicity import period, publicity_list, write_publicity
 
-    _xlsx(args.out, "the 公示 list")
+    _xlsx(args.out, "公示名单")
     policy = load_policy(args.config)
     listed = publicity_list(warehouse.connect(args.warehouse), policy)
     if listed.empty:
@@ -183,7 +173,7 @@ def cmd_household(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
     from jingzhun.dossier import write_dossier
 
-    _xlsx(args.out, "the dossier")
+    _xlsx(args.out, "入户核实资料")
     counts = write_dossier(warehouse.connect(args.warehouse), args.number.strip(), Path(args.out))
     print(f"入户核实资料 (household dossier): {counts['members']} members, {counts['records']} department records, "
           f"{counts['flags']} flags: {args.out}")
@@ -195,7 +185,7 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     from jingzhun.indicators import write_indicators
     from jingzhun.policy import load_policy
 
-    _xlsx(args.out, "the indicators")
+    _xlsx(args.out, "村级指标")
     policy = load_policy(args.config)
     done = write_indicators(warehouse.connect(args.warehouse), policy, Path(args.out))
     print(f"村级指标 (indicators) of run {done['run_id']}: {done['villages']} villages in {done['townships']} townships, "
@@ -376,9 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
     except SafeError as exc:
         from jingzhun.privacy import Refused
-        from jingzhun.warehouse import UnknownScope, WarehouseBusy
+        from jingzhun.warehouse import WarehouseBusy
 
-        refused = isinstance(exc, (WarehouseBusy, UnknownScope, Refused))
+        refused = isinstance(exc, (WarehouseBusy, Refused))
         print(f"refused: {exc}" if refused else f"failed: {exc}", file=sys.stderr)
         return EXIT_BUSY if isinstance(exc, WarehouseBusy) else 2 if refused else 1
 

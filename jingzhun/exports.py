@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from jingzhun import warehouse
-from jingzhun.privacy import SafeError
+from jingzhun.privacy import Refused
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -44,13 +44,14 @@ EXPORT_SUFFIXES = (".csv", ".xlsx")
 TEXT_COLUMNS = ("household_id", "hukou_household_id", "id_number", "village_code", "flag_key")  # never numbers
 
 
-class ExportError(SafeError):
-    """An export that cannot be written as asked (an unknown file type)."""
+class ExportError(Refused):
+    """An output that cannot be written as asked (an unknown file type)."""
 
 
-def check_export_path(out: Path) -> None:
-    if Path(out).suffix.lower() not in EXPORT_SUFFIXES:
-        raise ExportError(f"{out}: 导出文件须以 .csv 或 .xlsx 结尾 (the export must end in .csv or .xlsx)")
+def check_export_path(out: Path, suffixes: tuple[str, ...] = EXPORT_SUFFIXES, what: str = "导出文件") -> None:
+    """Refuse an output path whose file type is not one of ``suffixes``."""
+    if Path(out).suffix.lower() not in suffixes:
+        raise ExportError(f"{out}: {what}须以 {' 或 '.join(suffixes)} 结尾 (must end in {' or '.join(suffixes)})")
 
 
 def write_table(frame: pd.DataFrame, out: Path, sheet: str = "flags") -> Path:

@@ -28,7 +28,7 @@ from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer,
 from sqlalchemy.engine import make_url
 
 from jingzhun.contract import SOURCES, Source
-from jingzhun.privacy import SafeError
+from jingzhun.privacy import Refused, SafeError
 from transforms.evidence import digest_body
 
 metadata = MetaData()
@@ -608,7 +608,7 @@ def flag_summary(engine: Engine, run_id: str) -> dict[str, int]:
             "resolved": int(resolved or 0), "awaiting_decision": int(awaiting or 0)}
 
 
-class UnknownScope(SafeError):
+class UnknownScope(Refused):
     """A reconciliation asked for a region or households the register does not hold."""
 
 
