@@ -16,15 +16,13 @@ import openpyxl
 import pandas as pd
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.pagebreak import Break
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from jingzhun import labels, warehouse
 from jingzhun.exports import spreadsheet_safe
-from jingzhun.sheets import LINE_HEIGHT, display_width
+from jingzhun.sheets import LINE_HEIGHT, print_setup, text_lines
 from transforms.flags import RULES
-from jingzhun.policy import Policy
 
 SHEET = "核实清单"
 DECISIONS = {"确认": "confirmed", "驳回": "dismissed", "待核实": "open"}
@@ -86,8 +84,8 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
         lines = 1
         for j, cell in enumerate(row):
             cell.alignment = Alignment(wrap_text=j in wrapped, vertical="top")
-            if j in wrapped and cell.value:
-                lines = max(lines, -(-display_width(str(cell.value)) // max(COLUMNS[j][2] - 1, 1)))
+            if j in wrapped:
+                lines = max(lines, text_lines(cell.value, COLUMNS[j][2]))
         ws.row_dimensions[row[0].row].height = LINE_HEIGHT * lines   # spreadsheets do not grow wrapped rows of a file
     ws.freeze_panes = "A2"
     county = labels.region_names(frame["village_code"].head(1), reference, "county")
@@ -134,12 +132,9 @@ def decision_history(flags: pd.DataFrame, latest: pd.DataFrame) -> dict[str, pd.
 def _print_setup(ws, villages: list[str], title: str = "") -> None:
     """How a steward prints it: A4 landscape, every column on the page width, the header on every page, a new
     page for each village, the title above and page numbers below."""
-    ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    print_setup(ws)
     ws.print_title_rows = "1:1"
-    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-    ws.oddFooter.center.text = "第 &P 页,共 &N 页"
+    ws.oddFooter.center.text = "第 &P 页,共 &N 页"   # one sheet: no sheet name
     if title:
         ws.oddHeader.center.text = title
     for i in range(1, len(villages)):
