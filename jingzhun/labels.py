@@ -116,26 +116,31 @@ def people(warehouse_db: Engine | Connection, flags: pd.DataFrame) -> pd.DataFra
     published registers, only for the numbers and households of ``flags``."""
     reg, hk = warehouse.staging_tables["poverty_register"].c, warehouse.staging_tables["hukou"].c
     ids = set(flags["id_number"]) - {""}
-    households, hukou_households = set(flags["household_id"]) - {""}, set(flags["hukou_household_id"]) - {""}
-    named = pd.concat([_names(warehouse_db, reg.id_number, reg.name_norm, reg.id_number, ids),
-                       _names(warehouse_db, hk.id_number, hk.name_norm, hk.id_number, ids)])
+    named = pd.concat([_values(warehouse_db, reg.id_number, reg.name_norm, ids),
+                       _values(warehouse_db, hk.id_number, hk.name_norm, ids)])
     named = named[~named.index.duplicated()]  # the register's name first
-    heads = _names(warehouse_db, reg.household_id, reg.name_norm, reg.household_id, households, reg.relation == "户主")
-    hukou_heads = _names(warehouse_db, hk.hukou_household_id, hk.name_norm, hk.hukou_household_id, hukou_households,
-                         hk.relation == "户主")
-    head = flags["household_id"].map(heads).fillna(flags["hukou_household_id"].map(hukou_heads))
-    return pd.DataFrame({"person_name": flags["id_number"].map(named).fillna(""), "head_name": head.fillna("")},
-                        index=flags.index)
+    return pd.DataFrame({"person_name": flags["id_number"].map(named).fillna(""),
+                         "head_name": household_heads(warehouse_db, flags, "name_norm").fillna("")}, index=flags.index)
 
 
-def _names(db, key, name, filtered, wanted: set[str], *where) -> pd.Series:
-    """key -> the (first) name of rows whose ``filtered`` column is in ``wanted``; in slices (bound parameters)."""
+def household_heads(warehouse_db: Engine | Connection, flags: pd.DataFrame, column: str) -> pd.Series:
+    """Per flag (same index): ``column`` (``name_norm``, ``id_number``) of its household's head: the register
+    household's, else the hukou household's (the least value, where a household lists two heads)."""
+    reg, hk = warehouse.staging_tables["poverty_register"].c, warehouse.staging_tables["hukou"].c
+    households, hukou_households = set(flags["household_id"]) - {""}, set(flags["hukou_household_id"]) - {""}
+    heads = _values(warehouse_db, reg.household_id, reg[column], households, reg.relation == "户主")
+    hukou_heads = _values(warehouse_db, hk.hukou_household_id, hk[column], hukou_households, hk.relation == "户主")
+    return flags["household_id"].map(heads).fillna(flags["hukou_household_id"].map(hukou_heads))
+
+
+def _values(db, key, value, wanted: set[str], *where) -> pd.Series:
+    """key -> the least ``value`` of the rows whose ``key`` is in ``wanted`` (and ``where``); in slices of bound
+    parameters."""
     wanted = sorted(wanted)
     parts = []
     for i in range(0, len(wanted), 500):
-        query = select(key.label("key"), func.min(name).label("name")).where(filtered.in_(wanted[i:i + 500]), *where)
+        query = select(key.label("key"), func.min(value).label("value")).where(key.in_(wanted[i:i + 500]), *where)
         parts.append(pd.read_sql(query.group_by(key), db))
     if not parts:
         return pd.Series(dtype="str")
-    found = pd.concat(parts)
-    return found.set_index("key")["name"]
+    return pd.concat(parts).set_index("key")["value"]

@@ -48,7 +48,7 @@ def publicity_list(engine: Engine, policy: Policy) -> pd.DataFrame:
         confirmed = pd.read_sql(select(warehouse.flags).where(f.status == "confirmed", f.direction.in_(list(CATEGORIES))),
                                 conn)
         people = labels.people(conn, confirmed)
-        heads = _head_numbers(conn, confirmed)
+        heads = labels.household_heads(conn, confirmed, "id_number")
         reference = labels.stored_regions(conn)
     person = confirmed["id_number"].where(confirmed["id_number"].ne(""), heads)
     name = people["person_name"].where(confirmed["id_number"].ne(""), people["head_name"])
@@ -60,18 +60,6 @@ def publicity_list(engine: Engine, policy: Policy) -> pd.DataFrame:
         "户主姓名": people["head_name"], "姓名": name.fillna(""), "身份证号": mask_id(person.fillna(""), policy),
     })
     return out.sort_values(["township_code", "village_code", "类别", "户主姓名", "姓名"]).reset_index(drop=True)
-
-
-def _head_numbers(conn, flags: pd.DataFrame) -> pd.Series:
-    """Per flag: the identity number of its household's head (register household, else hukou household)."""
-    reg, hk = warehouse.staging_tables["poverty_register"].c, warehouse.staging_tables["hukou"].c
-    register = pd.read_sql(select(reg.household_id, reg.id_number).where(
-        reg.relation == "户主", reg.household_id.in_(sorted(set(flags["household_id"]) - {""}))), conn)
-    hukou = pd.read_sql(select(hk.hukou_household_id, hk.id_number).where(
-        hk.relation == "户主", hk.hukou_household_id.in_(sorted(set(flags["hukou_household_id"]) - {""}))), conn)
-    by_register = register.drop_duplicates("household_id").set_index("household_id")["id_number"]
-    by_hukou = hukou.drop_duplicates("hukou_household_id").set_index("hukou_household_id")["id_number"]
-    return flags["household_id"].map(by_register).fillna(flags["hukou_household_id"].map(by_hukou))
 
 
 def period(start: date, policy: Policy) -> tuple[date, date]:
