@@ -8,6 +8,7 @@ A source whose task fails is recorded as failed and the others go on.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -63,9 +64,7 @@ def progress(logger, clock: Stopwatch, phase: str, outcome) -> None:
     """One line per stage for the person watching: what it did to the sources (by status) or ``outcome``, and
     how long it took."""
     if isinstance(outcome, list):
-        counts: dict[str, int] = {}
-        for item in outcome:
-            counts[item.status] = counts.get(item.status, 0) + 1
+        counts = Counter(item.status for item in outcome)
         outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     logger.info("%s: %s (%.1f s)", STAGE_WORDS[phase], outcome, clock.seconds().get(phase, 0.0))
 

@@ -74,7 +74,7 @@ def write_table(frame: pd.DataFrame, out: Path, sheet: str = "flags") -> Path:
         letter = openpyxl.utils.get_column_letter(j)
         longest = int(safe[name].str.len().max()) if len(safe) else 0
         ws.column_dimensions[letter].width = min(max(len(str(name)), longest) + 2, 60)
-        if name in TEXT_COLUMNS or name in ("身份证号", "户编号", "户号"):
+        if name in TEXT_COLUMNS:
             for cell in ws[letter][1:]:
                 cell.number_format = "@"   # typed as text: a steward's edit stays text too
     ws.freeze_panes = "A2"

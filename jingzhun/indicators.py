@@ -55,11 +55,9 @@ def indicators(engine: Engine, policy: Policy) -> tuple[pd.DataFrame, pd.DataFra
         skipped = set(conn.execute(select(rules.rule_code).where(rules.run_id == latest.run_id,
                                                                  rules.evaluated.is_(False))).scalars())
         reference = labels.stored_regions(conn)
-    not_evaluated = [d for d in DIRECTIONS
-                     if {c for c, r in RULES.items() if r.direction == d} <= skipped and any(
-                         r.direction == d for r in RULES.values())]
-    partly = {d: sorted(c for c, r in RULES.items() if r.direction == d and c in skipped)
-              for d in DIRECTIONS if d not in not_evaluated}
+    rules_of = {d: {c for c, r in RULES.items() if r.direction == d} for d in DIRECTIONS}
+    not_evaluated = [d for d in DIRECTIONS if rules_of[d] and rules_of[d] <= skipped]
+    partly = {d: sorted(rules_of[d] & skipped) for d in DIRECTIONS if d not in not_evaluated and rules_of[d] & skipped}
     counts = open_flags.pivot_table(index="village_code", columns="direction", values="n", aggfunc="sum")
     villages = villages.assign(township_name=labels.region_names(villages["village_code"], reference, "township"),
                                village_name=labels.region_names(villages["village_code"], reference, "village"))
@@ -77,7 +75,7 @@ def indicators(engine: Engine, policy: Policy) -> tuple[pd.DataFrame, pd.DataFra
             frame[d] = NOT_EVALUATED
     villages = villages.sort_values(["township_code", "village_code"]).reset_index(drop=True)
     about = {"run_id": run.run_id, "as_of": run.as_of, "latest_run": latest.run_id, "not_evaluated": not_evaluated,
-             "partly": {d: c for d, c in partly.items() if c}}
+             "partly": partly}
     return villages, townships.sort_values("township_code").reset_index(drop=True), about
 
 
