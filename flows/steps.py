@@ -7,6 +7,7 @@ A source whose task fails is recorded as failed and the others go on.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -22,7 +23,9 @@ from prefect.states import Completed, State
 from expectations.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
 from expectations.suites import Tonight
 from jingzhun import labels, warehouse
+from jingzhun.catalogue import RULES, load_catalogue
 from jingzhun.contract import SOURCES
+from jingzhun.engine import FLAG_COLUMNS, Engine
 from jingzhun.landing import DatabaseSource
 from jingzhun.policy import load_policy
 from jingzhun.privacy import contained, describe
@@ -30,8 +33,6 @@ from jingzhun.quality_report import write_validation_workbook
 from jingzhun.readers import read_source
 from jingzhun.review import write_review_workbook
 from jingzhun.warehouse import Scope
-from transforms.flags import FLAG_COLUMNS, RULES, flags
-from transforms.marts import mart_village_indicators
 from transforms.staging import QUARANTINE_COLUMNS, STAGING, quarantine_rows, usable_rows
 
 
@@ -281,32 +282,37 @@ class Matched:
 @contained("cross-match")
 def match_registers(staged: list[StagedSource], config: str | None, as_of: date, scope: Scope,
                     run_dir: str) -> Matched:
-    """Cross-match the usable registers: every rule that can be evaluated tonight, with evidence."""
+    """Cross-match the usable registers in the engine (their Parquet files read where they lie, spilling to the
+    run folder beyond the policy's memory limit): every rule that can be evaluated tonight, with evidence, and
+    the village indicators."""
     started = time.perf_counter()
-    frames = {s.source: pd.read_parquet(s.rows_path) for s in staged if s.status == "loaded"}
+    policy = load_policy(config)
+    tables = {s.source: s.rows_path for s in staged if s.status == "loaded"}
     unavailable = {s.source: f"{s.status}: {s.message}" for s in staged if s.status != "loaded"}
-    if "poverty_register" in frames:
-        raised, skipped = flags(frames, load_policy(config), pd.Timestamp(as_of), unavailable)
-    else:
-        raised = pd.DataFrame(columns=FLAG_COLUMNS)
-        skipped = {code: f"poverty_register: {unavailable.get('poverty_register', '')}" for code in RULES}
-    raised = raised[scope.holds(raised)]
+    out = Path(run_dir) / "flags"
+    out.mkdir(parents=True, exist_ok=True)
+    villages_path = ""
+    with Engine(tables, policy, pd.Timestamp(as_of), load_catalogue(), Path(run_dir) / "engine",
+                policy.engine.memory_limit, policy.engine.threads) as engine:
+        if "poverty_register" in tables:
+            raised, skipped = engine.flags(unavailable)
+        else:
+            raised = pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS})
+            skipped = {code: f"poverty_register: {unavailable.get('poverty_register', '')}" for code in RULES}
+        raised = raised[scope.holds(raised)]
+        if {"poverty_register", "hukou"} <= set(tables):
+            villages = engine.village_indicators(raised)
+            if scope.region:
+                villages = villages[villages["village_code"].str.startswith(scope.region)]
+            villages_path = str(out / "villages.parquet")
+            villages.to_parquet(villages_path, index=False)
+    shutil.rmtree(Path(run_dir) / "engine", ignore_errors=True)  # its database and spill: tonight's copies only
     rules = pd.DataFrame({"rule_code": list(RULES)})
     rules["evaluated"] = ~rules["rule_code"].isin(skipped)
     rules["reason"] = rules["rule_code"].map(skipped).fillna("")
     rules["raised"] = rules["rule_code"].map(raised["rule_code"].value_counts()).fillna(0).astype("int64")
-    out = Path(run_dir) / "flags"
-    out.mkdir(parents=True, exist_ok=True)
     raised.to_parquet(out / "flags.parquet", index=False)
     rules.to_parquet(out / "rules.parquet", index=False)
-    villages_path = ""
-    if {"poverty_register", "hukou"} <= set(frames):
-        villages = mart_village_indicators(frames["poverty_register"], frames["hukou"], frames.get("deaths"),
-                                           raised, pd.Timestamp(as_of))
-        if scope.region:
-            villages = villages[villages["village_code"].str.startswith(scope.region)]
-        villages_path = str(out / "villages.parquet")
-        villages.to_parquet(villages_path, index=False)
     return Matched(str(out / "flags.parquet"), str(out / "rules.parquet"), len(raised), skipped,
                    time.perf_counter() - started, villages_path)
 

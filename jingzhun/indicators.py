@@ -20,7 +20,7 @@ from jingzhun.policy import Policy
 from jingzhun.privacy import Refused
 from jingzhun.review import DIRECTION_TITLES, RULE_TITLES
 from jingzhun.sheets import table_sheet
-from transforms.flags import RULES
+from jingzhun.catalogue import RULES
 
 DIRECTIONS = ("remove", "add", "revert", "exit", "refer", "review")
 COUNTS = ["register_households", "register_persons", "unexited_households", "unexited_persons", "hukou_persons"]

@@ -88,6 +88,16 @@ class ReaderLimits(BaseModel):
     max_cell_chars: int = Field(32_767, gt=0)         # Excel's own limit on one cell
 
 
+class EngineSettings(BaseModel):
+    """How much of the machine the matching engine may use: beyond ``memory_limit`` it spills to the run folder
+    (DuckDB's units: ``4GB``, ``1500MB``, ``6GiB``); ``threads`` defaults to the machine's cores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    memory_limit: str = Field("4GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    threads: int | None = Field(None, gt=0)
+
+
 class Policy(BaseModel):
     """Policy parameters of the cross-match rules (rules.md, "Policy parameters")."""
 
@@ -134,6 +144,7 @@ class Policy(BaseModel):
     regions_file: str | None = None
     vocab: Vocabulary = Vocabulary()
     limits: ReaderLimits = ReaderLimits()
+    engine: EngineSettings = EngineSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":

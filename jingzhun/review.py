@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from jingzhun import labels, warehouse
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.sheets import LINE_HEIGHT, print_setup, text_lines
-from transforms.flags import RULES
+from jingzhun.catalogue import RULES
 
 SHEET = "核实清单"
 DECISIONS = {"确认": "confirmed", "驳回": "dismissed", "待核实": "open"}

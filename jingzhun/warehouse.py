@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from jingzhun.contract import SOURCES, Source
 from jingzhun.privacy import Refused, SafeError
-from transforms.evidence import digest_body
+from jingzhun.evidence import digest_body
 
 metadata = MetaData()
 

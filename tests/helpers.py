@@ -70,8 +70,9 @@ def publish_county(url: str, frames: dict, landing, run_id: str = "r1"):
     import pandas as pd
 
     from jingzhun import labels, warehouse
+    from jingzhun.catalogue import RULES
+    from jingzhun.engine import flags
     from jingzhun.policy import Policy, ReaderLimits
-    from transforms.flags import RULES, flags
 
     engine = warehouse.connect(url)
     raised, _ = flags(frames, Policy(), pd.Timestamp(AS_OF))

@@ -11,7 +11,8 @@ from jingzhun.policy import Policy
 from jingzhun.readers import read_source
 from jingzhun.publicity import mask_id, publicity_list
 from jingzhun.review import HEADERS, ReviewError, import_review, write_review_workbook
-from transforms.flags import RULES, flags
+from jingzhun.catalogue import RULES
+from jingzhun.engine import flags
 from transforms.staging import STAGING
 
 from helpers import AS_OF

@@ -8,12 +8,12 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
-
-from jingzhun.policy import Policy
-from transforms.flags import RULES, flags
-from transforms.staging import STAGING
-
 from helpers import valid_id
+
+from jingzhun.catalogue import RULES
+from jingzhun.engine import flags
+from jingzhun.policy import Policy
+from transforms.staging import STAGING
 
 AS_OF = date(2026, 11, 22)
 VILLAGE = "620421100201"

@@ -1,15 +1,15 @@
 """On the generated county, tonight's flags equal the planted ground truth exactly, rule by rule."""
 
 import pandas as pd
+from helpers import AS_OF
 
+from jingzhun.catalogue import RULES
 from jingzhun.contract import SOURCES
+from jingzhun.engine import flags
 from jingzhun.policy import Policy
 from jingzhun.readers import read_source
 from jingzhun.synth import EXPECTED_FLAGS
-from transforms.flags import RULES, flags
 from transforms.staging import STAGING
-
-from helpers import AS_OF
 
 KEY = ["rule_code", "household_id", "hukou_household_id", "id_number"]
 

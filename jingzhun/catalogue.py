@@ -1,0 +1,129 @@
+"""The rule catalogue: one entry per rule (code, Chinese title, grain, direction, sources and optional columns it
+needs, what its evidence says), read from ``transforms/rules.yaml`` beside each rule's SQL model
+``transforms/rules/<code>.sql``. Reviews, marts, "not evaluated" and the engine derive from it.
+
+A catalogue is checked when it is loaded, against the contract: an unknown source, column, grain or direction,
+an evidence field naming no column, or a rule without its model is refused with a message naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from jingzhun.contract import SOURCES
+from jingzhun.privacy import SafeError
+
+Grain = Literal["household", "person", "hukou_household"]
+GRAINS: dict[str, str] = {"household": "one flag per register household", "person": "one flag per (household, person)",
+                          "hukou_household": "one flag per public-security household not on the register"}
+GRAIN_KEYS: dict[str, tuple[str, ...]] = {"household": ("household_id",), "person": ("household_id", "id_number"),
+                                          "hukou_household": ("hukou_household_id",)}
+DIRECTIONS = ("remove", "add", "revert", "refer", "exit", "review")
+CATALOGUE = Path(__file__).resolve().parents[1] / "transforms" / "rules.yaml"
+
+
+class CatalogueError(SafeError):
+    """A rule catalogue that cannot be used (names the rule and the field)."""
+
+
+@dataclass(frozen=True)
+class EvidencePart:
+    """Records of one source behind a rule's flags: JSON fields (key -> column of the model) and a sentence."""
+
+    source: str
+    fields: dict[str, str]
+    sentence: str
+    part: str = ""          # "" for the rule's own model; else its model is <code>.<part>.sql
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule of the catalogue: what reviews, marts and "not evaluated" read of it."""
+
+    code: str
+    title: str                              # the Chinese title stewards read
+    grain: Grain                            # what one of its flags is about
+    direction: str
+    needs: tuple[str, ...]                  # sources it reads
+    columns: tuple[tuple[str, str], ...]    # optional (source, column) pairs it reads
+    evidence: tuple[EvidencePart, ...] = ()
+    folder: Path = field(default=CATALOGUE.parent / "rules", compare=False)
+
+    def model_path(self, part: EvidencePart) -> Path:
+        return self.folder / (f"{self.code}.{part.part}.sql" if part.part else f"{self.code}.sql")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    rules: dict[str, Rule]
+
+    def model_sql(self, rule: Rule, part: EvidencePart) -> str:
+        return rule.model_path(part).read_text(encoding="utf-8")
+
+
+def _rule(code: str, entry: dict, folder: Path, where: str) -> Rule:
+    def need(key: str):
+        if key not in entry:
+            raise CatalogueError(f"{where}: rule {code}: missing field {key!r}")
+        return entry[key]
+
+    unknown = set(entry) - {"title", "grain", "direction", "needs", "columns", "evidence"}
+    if unknown:
+        raise CatalogueError(f"{where}: rule {code}: unknown field(s) {', '.join(sorted(unknown))}")
+    grain, direction = need("grain"), need("direction")
+    if grain not in GRAINS:
+        raise CatalogueError(f"{where}: rule {code}: unknown grain {grain!r} (one of {', '.join(GRAINS)})")
+    if direction not in DIRECTIONS:
+        raise CatalogueError(f"{where}: rule {code}: unknown direction {direction!r} (one of {', '.join(DIRECTIONS)})")
+    needs = tuple(dict.fromkeys(need("needs")))
+    for s in needs:
+        if s not in SOURCES:
+            raise CatalogueError(f"{where}: rule {code}: unknown source {s!r} in needs")
+    columns = []
+    for text in entry.get("columns") or ():
+        source, _, column = str(text).partition(".")
+        if source not in SOURCES or column not in {c.name for c in SOURCES[source].columns}:
+            raise CatalogueError(f"{where}: rule {code}: unknown column {text!r} in columns")
+        columns.append((source, column))
+    parts = []
+    for i, p in enumerate(need("evidence")):
+        bad = set(p) - {"source", "fields", "sentence", "part"}
+        if bad or not {"source", "fields", "sentence"} <= set(p):
+            raise CatalogueError(f"{where}: rule {code}: evidence {i + 1} needs source, fields and sentence"
+                                 + (f" (unknown: {', '.join(sorted(bad))})" if bad else ""))
+        if p["source"] not in SOURCES:
+            raise CatalogueError(f"{where}: rule {code}: unknown source {p['source']!r} in evidence")
+        parts.append(EvidencePart(p["source"], {str(k): str(v) for k, v in p["fields"].items()}, str(p["sentence"]),
+                                  str(p.get("part", ""))))
+    rule = Rule(code, str(need("title")), grain, direction, needs, tuple(columns), tuple(parts), folder)
+    for part in rule.evidence:
+        if not rule.model_path(part).is_file():
+            raise CatalogueError(f"{where}: rule {code}: its model {rule.model_path(part).name} is missing")
+    return rule
+
+
+def read_catalogue(path: Path) -> Catalogue:
+    """The catalogue of a YAML file (rules under ``rules:``), checked; models in ``rules/`` beside it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogueError(f"{path.name}: cannot be read as YAML ({type(exc).__name__})") from None
+    rules = data.get("rules")
+    if not isinstance(rules, dict):
+        raise CatalogueError(f"{path.name}: no 'rules:' mapping")
+    return Catalogue({str(code): _rule(str(code), entry or {}, path.parent / "rules", path.name)
+                      for code, entry in rules.items()})
+
+
+@lru_cache(maxsize=1)
+def load_catalogue() -> Catalogue:
+    """The catalogue shipped with jingzhun."""
+    return read_catalogue(CATALOGUE)
+
+
+RULES: dict[str, Rule] = load_catalogue().rules

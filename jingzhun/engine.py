@@ -1,0 +1,246 @@
+"""The matching engine: tonight's staged registers and the SQL models of ``transforms/``, run in DuckDB.
+
+Grain of what it returns: one row per flag (:data:`FLAG_COLUMNS`), and per rule not evaluated its reason.
+
+Build, then run, in one place. The builders here are pure (SQL text from the catalogue, the models and the
+column types); :class:`Engine` is the one seam that runs them: it holds the DuckDB connection, its memory limit
+and spill folder, the sources as views (Parquet files read where they lie, or frames), the policy as tables, and
+the dialect. Models are written in DuckDB's SQL and kept to what :func:`transpile` can carry to Spark SQL.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlglot
+import sqlglot.expressions as sx
+
+from jingzhun.catalogue import DIRECTIONS, Catalogue, Rule, load_catalogue
+from jingzhun.contract import SOURCES, Source
+from jingzhun.evidence import _literal, _q, flags_sql
+from jingzhun.normalise import ID_PROBLEM_WORDS
+from jingzhun.policy import Policy
+
+FLAG_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
+                "evidence", "evidence_text"]
+MODELS = Path(__file__).resolve().parents[1] / "transforms"
+INTERMEDIATE = MODELS / "intermediate"
+MARTS = MODELS / "marts"
+
+# Column types of a staged source by contract kind (what a source that did not arrive, or an optional column
+# not sent, reads as: empty, typed).
+_KIND_TYPES = {"date": "TIMESTAMP", "money": "DOUBLE", "number": "DOUBLE", "year": "BIGINT"}
+STAGED_EXTRAS = {"poverty_register": {"unexited": "BOOLEAN"}, "vehicles": {"vehicle_class": "VARCHAR"}}
+
+
+def staged_types(source: Source) -> dict[str, str]:
+    """Every column of a staged source with its SQL type: ``_file``, ``_row``, the contract's columns (an identity
+    number with ``_valid`` and ``_problem``, a name with ``_norm``) and what staging adds."""
+    out = {"_file": "VARCHAR", "_row": "BIGINT"}
+    for c in source.columns:
+        out[c.name] = _KIND_TYPES.get(c.kind, "VARCHAR")
+        if c.kind == "id":
+            out[f"{c.name}_valid"], out[f"{c.name}_problem"] = "BOOLEAN", "VARCHAR"
+        if c.kind == "name":
+            out[f"{c.name}_norm"] = "VARCHAR"
+    return {**out, **STAGED_EXTRAS.get(source.name, {})}
+
+
+def model_order(models: Mapping[str, str]) -> list[str]:
+    """Intermediate models in an order where each comes after those it reads (read from their SQL)."""
+    graph = {name: {t for t in tables_read(sql) if t in models and t != name} for name, sql in models.items()}
+    return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def tables_read(sql: str) -> set[str]:
+    """Names of the tables and views a model reads (its CTEs excluded)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    ctes = {c.alias_or_name for c in tree.find_all(sx.CTE)}
+    return {t.name for t in tree.find_all(sx.Table)} - ctes
+
+
+def transpile(sql: str, dialect: str) -> str:
+    """A model in another engine's SQL (the one place dialects differ)."""
+    return sql if dialect == "duckdb" else sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+
+
+# ---------------------------------------------------------------- the seam
+
+@dataclass
+class Engine:
+    """One DuckDB connection with tonight's sources, the policy and the models; spills to ``work_dir`` beyond
+    ``memory_limit`` (e.g. ``"4GB"``)."""
+
+    tables: Mapping[str, pd.DataFrame | str | Path]
+    policy: Policy
+    as_of: pd.Timestamp
+    catalogue: Catalogue
+    work_dir: Path | None = None
+    memory_limit: str | None = None
+    threads: int | None = None
+
+    def __enter__(self) -> Engine:
+        import duckdb
+
+        database = ":memory:"
+        config = {}
+        if self.work_dir is not None:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            database = str(self.work_dir / "engine.duckdb")
+            Path(database).unlink(missing_ok=True)
+            config["temp_directory"] = str(self.work_dir / "spill")
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+        if self.threads:
+            config["threads"] = self.threads
+        config["preserve_insertion_order"] = False
+        self.con = duckdb.connect(database, config=config)
+        self._frames: dict[str, pa.Table] = {}
+        self._sources()
+        self._policy()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.con.close()
+
+    def _register(self, name: str, frame: pd.DataFrame) -> None:
+        """A frame as a view, through Arrow (DuckDB's scan of pandas' object columns is not reliable)."""
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        self._frames[name] = table  # kept alive while the connection scans it
+        self.con.register(name, table)
+
+    def columns(self, source: str) -> list[str]:
+        """The columns tonight's ``source`` arrived with (empty when it did not arrive)."""
+        value = self.tables.get(source)
+        if value is None:
+            return []
+        if isinstance(value, pd.DataFrame):
+            return list(value.columns)
+        return list(pq.read_schema(value).names)
+
+    def _sources(self) -> None:
+        """Every contract source as a view with all its staged columns (what did not arrive reads as empty,
+        typed) and ``_ord``, the row's place in what was sent (what "first" means in the models)."""
+        for name, source in SOURCES.items():
+            types = staged_types(source)
+            value = self.tables.get(name)
+            if value is None:
+                cols = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in types.items())
+                self.con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols}, CAST(NULL AS BIGINT) AS _ord WHERE FALSE")
+                continue
+            present = set(self.columns(name))
+            if isinstance(value, pd.DataFrame):
+                self._register(f"{name}__sent", value.assign(_ord=range(len(value))))
+                scan = f"{_q(name + '__sent')}"
+            else:
+                scan = f"(SELECT *, file_row_number AS _ord FROM read_parquet({_literal(str(value))}, file_row_number = true))"
+            missing = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in types.items() if c not in present)
+            self.con.execute(f"CREATE VIEW {_q(name)} AS SELECT *{', ' + missing if missing else ''} FROM {scan}")
+
+    def _policy(self) -> None:
+        """The policy as tables: ``policy`` (one row: as_of, the income line of as_of and every number), and
+        ``policy__<name>`` per list (``value``) or mapping (``key``, ``value``, in order), with ``sources``
+        (titles) and ``id_problem_words``: rules bind them, they never paste a threshold or a code."""
+        p = self.policy
+        scalars = {"as_of": self.as_of, "income_line": float(p.income_line_for(self.as_of.date()))}
+        for name, value in p:
+            if isinstance(value, bool | int | float | str):
+                scalars[name] = value
+            elif isinstance(value, tuple):
+                self._register(f"policy__{name}", pd.DataFrame({"value": pd.Series(value, dtype="str"),
+                                                                "_ord": range(len(value))}))
+            elif isinstance(value, dict):
+                self._register(f"policy__{name}", pd.DataFrame({"key": [str(k) for k in value],
+                                                                "value": [str(v) for v in value.values()],
+                                                                "_ord": range(len(value))}))
+        self._register("policy", pd.DataFrame([scalars]))
+        self._register("sources", pd.DataFrame({"source": list(SOURCES),
+                                                "title": [s.title for s in SOURCES.values()]}))
+        self._register("id_problem_words", pd.DataFrame({"problem": list(ID_PROBLEM_WORDS),
+                                                         "words": list(ID_PROBLEM_WORDS.values())}))
+
+    def types(self, relation: str) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+
+    def build_intermediate(self) -> None:
+        """Every intermediate model (once), each a table (out of core beyond the memory limit)."""
+        if getattr(self, "_built", False):
+            return
+        self._built = True
+        models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(INTERMEDIATE.glob("*.sql"))}
+        for name in model_order(models):
+            self.con.execute(f"CREATE TEMP TABLE {_q(name)} AS {models[name]}")
+
+    def flags(self, unavailable: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
+        """Every rule that can be evaluated tonight: its flags (one row per flag), and the others' reasons."""
+        columns = {s: self.columns(s) for s in SOURCES}
+        skipped = {code: reason for code, rule in self.catalogue.rules.items()
+                   if (reason := not_evaluated_reason(rule, columns, unavailable))}
+        evaluable = [rule for code, rule in self.catalogue.rules.items() if code not in skipped]
+        if not evaluable:
+            return pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS}), skipped
+        self.build_intermediate()
+        union = " UNION ALL ".join(f"SELECT * FROM {self.run_rule(rule)}" for rule in evaluable)
+        ordered = f"SELECT * FROM ({union}) AS f ORDER BY rule_code, household_id, hukou_household_id, id_number"
+        return _keys_as_text(self.con.sql(ordered).to_arrow_table().to_pandas()), skipped
+
+    def village_indicators(self, raised: pd.DataFrame) -> pd.DataFrame:
+        """One row per village of the register (``mart_village_indicators``) with the share of its register
+        households flagged in each direction of the catalogue (additions are counted as families)."""
+        self._register("flags", raised)
+        models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(MARTS.glob("*.sql"))}
+        self.build_intermediate()
+        for name in model_order(models):
+            self.con.execute(f"CREATE TEMP TABLE {_q(name)} AS {models[name]}")
+        villages = self.con.sql("SELECT * FROM mart_village_indicators ORDER BY village_code").to_arrow_table().to_pandas()
+        shares = self.con.sql("SELECT * FROM mart_village_direction_shares").to_arrow_table().to_pandas()
+        wide = shares.pivot(index="village_code", columns="direction", values="share")
+        for direction in (d for d in DIRECTIONS if d != "add"):
+            column = wide[direction] if direction in wide.columns else pd.Series(dtype="float64")
+            villages[f"share_{direction}"] = villages["village_code"].map(column).fillna(0.0).astype("float64")
+        return villages
+
+    def run_rule(self, rule: Rule) -> str:
+        """The flags of one rule, as a table named after it."""
+        parts = []
+        for part in rule.evidence:
+            relation = f"rows__{rule.code}__{part.part or 'records'}"
+            self.con.execute(f"CREATE TEMP TABLE {_q(relation)} AS {self.catalogue.model_sql(rule, part)}")
+            parts.append((_q(relation), self.types(_q(relation))))
+        table = _q(f"flags__{rule.code}")
+        self.con.execute(f"CREATE TEMP TABLE {table} AS {flags_sql(rule, parts, f'{self.as_of:%Y-%m-%d}')}")
+        return table
+
+
+def not_evaluated_reason(rule: Rule, columns: Mapping[str, list[str]], unavailable: Mapping[str, str]) -> str:
+    """Why a rule cannot be evaluated tonight (empty when it can): a source it needs did not arrive or was not
+    usable, or an optional column it reads was not sent."""
+    missing = [s for s in rule.needs if not columns.get(s)]
+    if missing:
+        return "; ".join(f"{s}: {unavailable.get(s, '未收到 (not received)')}" for s in missing)
+    absent = [f"{s}.{c}" for s, c in rule.columns if c not in columns[s]]
+    return f"缺少列 (missing optional columns): {', '.join(absent)}" if absent else ""
+
+
+def _keys_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    for col in ("household_id", "hukou_household_id", "id_number", "village_code"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype("str")
+    return frame
+
+
+def flags(tables: Mapping[str, pd.DataFrame | str | Path], policy: Policy, as_of: pd.Timestamp,
+          unavailable: Mapping[str, str] | None = None, *, catalogue: Catalogue | None = None,
+          work_dir: Path | None = None, memory_limit: str | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """All flags of tonight's rules, and the rules not evaluated with their reason.
+
+    ``tables`` holds the usable staged registers (frames, or Parquet files read where they lie); ``unavailable``
+    says why the others are not there (missing, failed, blocked by the quality gate).
+    """
+    with Engine(tables, policy, pd.Timestamp(as_of), catalogue or load_catalogue(), work_dir, memory_limit) as engine:
+        return engine.flags(unavailable or {})
