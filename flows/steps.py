@@ -331,7 +331,7 @@ def publish_run(url: str, run_id: str, run_dir: str, extracted: list[Extracted],
     quarantined = run_quarantine(staged)
     reports = {}
     if not dry_run:
-        registers = {s.source: pd.read_parquet(s.rows_path) for s in loaded}
+        registers = {s.source: s.rows_path for s in loaded}  # Parquet files, loaded through Arrow
         villages = pd.read_parquet(matched.villages_path) if matched.villages_path else None
         review = Path(run_dir) / f"review_{run_id}.xlsx"
         partial = review.with_name(f".{review.name}.partial")

@@ -65,9 +65,23 @@ def tables_read(sql: str) -> set[str]:
     return {t.name for t in tree.find_all(sx.Table)} - ctes
 
 
+# Functions sqlglot does not carry between dialects, renamed per target (pandas' rounding, half to even, is
+# DuckDB's round_even and Spark's bround).
+_FUNCTIONS = {"spark": {"ROUND_EVEN": "BROUND"}, "databricks": {"ROUND_EVEN": "BROUND"}}
+
+
 def transpile(sql: str, dialect: str) -> str:
     """A model in another engine's SQL (the one place dialects differ)."""
-    return sql if dialect == "duckdb" else sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+    if dialect == "duckdb":
+        return sql
+    renames = _FUNCTIONS.get(dialect, {})
+
+    def rename(node):
+        if isinstance(node, sx.Anonymous) and str(node.this).upper() in renames:
+            return sx.Anonymous(this=renames[str(node.this).upper()], expressions=node.expressions)
+        return node
+
+    return sqlglot.parse_one(sql, read="duckdb").transform(rename).sql(dialect=dialect)
 
 
 # ---------------------------------------------------------------- the seam

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -23,6 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text, case,
                         create_engine, delete, func, insert, select, update)
 from sqlalchemy.engine import make_url
@@ -263,6 +268,110 @@ def bulk_insert(conn, table: Table, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
+# ---------------------------------------------------------------- Arrow-native loads of the registers
+
+LOAD_BATCH_ROWS = 250_000
+
+
+def load_table_name(run_id: str, source: str) -> str:
+    """Where a run writes a register before publishing it (the table is dropped when it is published)."""
+    return f"_load_{re.sub(r'[^0-9A-Za-z]', '_', run_id)}_{source}".lower()[:63]
+
+
+def _stored(values: pa.Array, sql_type, dialect: str) -> pa.Array:
+    """A column as the warehouse stores it, converted by Arrow (no Python value per cell): on SQLite dates as ISO
+    text and booleans as 0/1, as SQLAlchemy writes them there; on PostgreSQL dates and booleans as such."""
+    if isinstance(sql_type, Date):
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            values = pc.strptime(values, format="%Y-%m-%d", unit="s", error_is_null=True)
+        return pc.strftime(values, format="%Y-%m-%d") if dialect == "sqlite" else pc.cast(values, pa.date32())
+    if isinstance(sql_type, Boolean):
+        return pc.cast(values, pa.int8() if dialect == "sqlite" else pa.bool_())
+    if isinstance(sql_type, Integer):
+        return pc.cast(values, pa.int64())
+    if isinstance(sql_type, Float):
+        return pc.cast(values, pa.float64())
+    text = pc.cast(values, pa.string())
+    if dialect == "postgresql" and pc.any(pc.match_substring(text, "\x00")).as_py():
+        raise UnstorableValue("a text value holds a NUL, which PostgreSQL cannot store; staging should have "
+                              "removed it")
+    return text
+
+
+def _stored_batches(register: str | Path | pd.DataFrame, table: Table, run_id: str,
+                    dialect: str) -> pa.RecordBatchReader:
+    """A register's rows (its Parquet file, or a frame) as the warehouse stores them, read and converted a batch
+    at a time (never the whole file in memory)."""
+    if isinstance(register, pd.DataFrame):
+        arrow = pa.Table.from_pandas(register, preserve_index=False)
+        names, read = arrow.schema, lambda columns: arrow.select(columns).to_batches(LOAD_BATCH_ROWS)
+    else:
+        parquet = pq.ParquetFile(register)
+        names = parquet.schema_arrow
+        read = lambda columns: parquet.iter_batches(batch_size=LOAD_BATCH_ROWS, columns=columns)  # noqa: E731
+    cols = [c for c in table.columns if c.name in set(names.names)]
+    empty = [_stored(pa.array([], type=names.field(c.name).type), c.type, dialect) for c in cols]
+    schema = pa.schema([pa.field("run_id", pa.string()), *(pa.field(c.name, a.type) for c, a in zip(cols, empty))])
+
+    def batches():
+        for batch in read([c.name for c in cols]):
+            if not batch.num_rows:
+                continue
+            run = pa.array([run_id], pa.string()).take(pa.array([0] * batch.num_rows, pa.int32()))
+            yield pa.RecordBatch.from_arrays([run, *(_stored(batch.column(c.name), c.type, dialect) for c in cols)],
+                                             schema=schema)
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _adbc(engine: Engine):
+    """An ADBC connection to the warehouse (Arrow in, C out: no row is converted in Python)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        import adbc_driver_sqlite.dbapi
+
+        return adbc_driver_sqlite.dbapi.connect(url.database)
+    import adbc_driver_postgresql.dbapi
+
+    return adbc_driver_postgresql.dbapi.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+def write_registers(engine: Engine, run_id: str, registers: dict[str, str | Path | pd.DataFrame]) -> dict[str, int]:
+    """Write (of write-audit-publish): each register's Parquet file into its load table through ADBC bulk ingest
+    (COPY BINARY on PostgreSQL), outside the publish transaction; :func:`publish` moves them into the published
+    tables inside it. Returns the rows written per source."""
+    written = {}
+    with _adbc(engine) as conn:
+        cur = conn.cursor()
+        for source, parquet in registers.items():
+            name = load_table_name(run_id, source)
+            cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+            written[source] = cur.adbc_ingest(name, _stored_batches(parquet, staging_tables[source], run_id,
+                                                                   engine.dialect.name), mode="create")
+        conn.commit()
+    return written
+
+
+def drop_load_tables(engine: Engine, run_id: str | None = None) -> None:
+    """Remove load tables: a run's (it failed before publishing), or every one (left by a run that died)."""
+    prefix = load_table_name(run_id, "") if run_id else "_load_"
+    with engine.begin() as conn:
+        for name in sa_inspect(conn).get_table_names():
+            if name.startswith(prefix):
+                conn.exec_driver_sql(f'DROP TABLE "{name}"')
+
+
+def _publish_register(conn, run_id: str, source: str, expected: int) -> None:
+    """Publish (of write-audit-publish): the register's load table replaces its published rows, in the caller's
+    transaction, checked against what was written."""
+    table, name = staging_tables[source], load_table_name(run_id, source)
+    cols = ", ".join(f'"{c}"' for c in sa_inspect(conn).get_columns(name) for c in [c["name"]])
+    conn.execute(delete(table))
+    moved = conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{name}"').rowcount
+    if moved != expected:
+        raise AuditError(f"{source}: {moved} rows published, {expected} written")
+    conn.exec_driver_sql(f'DROP TABLE "{name}"')
+
+
 # COPY's NULL marker: a control character, which staging removes from every text value and JSON escapes, so
 # that no value a department sent (``\N`` as a household number, say) is ever read as NULL.
 COPY_NULL = "\x1f"
@@ -377,8 +486,10 @@ def _wait_or_refuse(engine: Engine, deadline: float) -> None:
 
 def start_run(engine: Engine, run_id: str, as_of, landing: str, region: str | None, parameters: dict) -> list[str]:
     """Record a run as running, inside :func:`run_lock`; first mark runs whose process is gone as failed (with
-    the lock held, every run still marked running is one whose process died). Returns those."""
+    the lock held, every run still marked running is one whose process died) and drop what they left half
+    written (load tables). Returns those."""
     interrupted = _interrupted_runs(engine)
+    drop_load_tables(engine)
     with engine.begin() as conn:
         for old in interrupted:
             conn.execute(update(runs).where(runs.c.run_id == old).values(
@@ -421,19 +532,31 @@ class AuditError(RuntimeError):
 
 
 def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame,
-            registers: dict[str, pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
+            registers: dict[str, str | Path | pd.DataFrame], raised: pd.DataFrame, rules: pd.DataFrame,
             scope: Scope | None, villages: pd.DataFrame | None = None,
             validation: pd.DataFrame | None = None, before_commit: Callable | None = None,
             region_names: pd.DataFrame | None = None) -> None:
-    """Write the run's flags to staging, audit them, and publish everything in one transaction.
+    """Write the run's registers and flags, audit them, and publish everything in one transaction.
 
-    A crash or failed audit anywhere rolls the whole transaction back: the published registers and
+    The registers (Parquet files, or frames) are written first, through ADBC into load tables
+    (:func:`write_registers`), then moved into the published tables inside the transaction. A crash or failed audit anywhere rolls the whole transaction back: the published registers and
     flags stay as the previous run left them. A register not loaded tonight keeps its previous
     snapshot; flags of rules not evaluated keep their state; ``region_names`` (code, name) replaces the regions
     reference when the run has one. ``before_commit(conn)`` writes what must exist
     with the published state (the review workbook): if it fails, nothing is published.
     """
     staged = raised.assign(run_id=run_id, flag_key=flag_keys(raised), evidence_hash=evidence_hashes(raised))
+    try:
+        written = write_registers(engine, run_id, registers)                      # write (registers)
+        _publish(engine, run_id, files, quarantined, written, staged, rules, scope, villages, validation,
+                 before_commit, region_names)
+    finally:
+        drop_load_tables(engine, run_id)
+
+
+def _publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame, written: dict[str, int],
+             staged: pd.DataFrame, rules: pd.DataFrame, scope: Scope | None, villages: pd.DataFrame | None,
+             validation: pd.DataFrame | None, before_commit: Callable | None, region_names: pd.DataFrame | None) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # a second line behind run_lock: publishes never interleave
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_lock_key() ^ 1})")
@@ -445,10 +568,8 @@ def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.Da
         bulk_insert(conn, wap_flags, staged)                                       # write
         audit(conn, run_id, expected=len(staged), rules=rules)                     # audit
         _test_hook("before_publish")
-        for name, frame in registers.items():                                      # publish
-            table = staging_tables[name]
-            conn.execute(delete(table))
-            bulk_insert(conn, table, frame.assign(run_id=run_id))
+        for source, rows in written.items():                                       # publish
+            _publish_register(conn, run_id, source, rows)
         evaluated = set(rules.loc[rules["evaluated"], "rule_code"])
         publish_flags(conn, run_id, evaluated, scope)
         conn.execute(delete(wap_flags).where(wap_flags.c.run_id == run_id))

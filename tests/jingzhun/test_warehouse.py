@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 from jingzhun import warehouse
@@ -47,6 +48,56 @@ def test_sqlite_loads_in_slices_keep_every_row_and_value_in_order(tmp_path, monk
     assert back["id_number"].tolist() == list("abcde") and back["_row"].tolist() == [2, 3, 4, 5, 6]
     assert [None if pd.isna(d) else str(d)[:10] for d in back["death_date"]] == [
         "2020-01-02", None, "2021-03-04", "2022-05-06", None]
+
+
+def test_a_register_is_published_from_its_parquet_file_value_for_value(warehouse_url, tmp_path):
+    """Registers go from Parquet to the warehouse through Arrow (ADBC): empty text stays empty text, missing stays
+    missing, ``\\N`` is a value, dates, flags and numbers keep their type; the load table is gone afterwards."""
+    engine = warehouse.connect(warehouse_url)
+    frame = pd.DataFrame({
+        "_file": ["a.csv", "a.csv", "b.xlsx"], "_row": [2, 3, 2],
+        "household_id": ["P1", "\\N", ""], "id_number": ["1", "2", None],
+        "id_number_valid": [True, False, False], "id_number_problem": ["", "checksum", "empty"],
+        "name": ["袁颖俊", "", None], "name_norm": ["袁颖俊", "", ""],
+        "identified_year": pd.array([2016, None, 2019], dtype="Int64"),
+        "income_per_capita": pd.array([3000.5, None, 0.0], dtype="Float64"),
+        "unexited": [True, False, True]})
+    parquet = tmp_path / "poverty_register.parquet"
+    frame.to_parquet(parquet, index=False)
+    rules = pd.DataFrame({"rule_code": ["RM_CAR"], "evaluated": [True], "reason": [""], "raised": [0]})
+    warehouse.publish(engine, "r1", pd.DataFrame(), pd.DataFrame(), {"poverty_register": parquet},
+                      raised(flag()).drop(columns=["flag_key", "evidence_hash"]), rules, None)
+    with engine.connect() as conn:
+        back = pd.read_sql(select(warehouse.staging_tables["poverty_register"]).order_by("_file", "_row"), conn)
+        tables = sa_inspect(conn).get_table_names()
+    assert back["household_id"].tolist() == ["P1", "\\N", ""]
+    assert back["id_number"].tolist()[:2] == ["1", "2"] and back["id_number"].isna().tolist() == [False, False, True]
+    assert back["name"].tolist()[:2] == ["袁颖俊", ""] and pd.isna(back["name"].tolist()[2])
+    assert back["id_number_valid"].astype(bool).tolist() == [True, False, False]
+    assert back["unexited"].astype(bool).tolist() == [True, False, True]
+    assert [None if pd.isna(v) else int(v) for v in back["identified_year"]] == [2016, None, 2019]
+    assert [None if pd.isna(v) else float(v) for v in back["income_per_capita"]] == [3000.5, None, 0.0]
+    assert back["run_id"].eq("r1").all() and back["_row"].tolist() == [2, 3, 2]
+    assert not [t for t in tables if t.startswith("_load_")]
+
+
+def test_a_run_that_fails_leaves_no_load_table_and_the_last_register(warehouse_url, tmp_path):
+    engine = warehouse.connect(warehouse_url)
+    rules = pd.DataFrame({"rule_code": ["RM_CAR"], "evaluated": [True], "reason": [""], "raised": [1]})
+    first = {"deaths": pd.DataFrame({"_file": ["a.csv"], "_row": [2], "id_number": ["1"],
+                                     "death_date": pd.to_datetime(["2020-01-02"])})}
+    warehouse.publish(engine, "r1", pd.DataFrame(), pd.DataFrame(), first,
+                      raised(flag()).drop(columns=["flag_key", "evidence_hash"]), rules, None)
+    twice = pd.DataFrame([flag(household="P9"), flag(household="P9")])
+    tonight = {"deaths": pd.DataFrame({"_file": ["b.csv"] * 2, "_row": [2, 3], "id_number": ["1", "2"],
+                                       "death_date": pd.to_datetime(["2020-01-02", None])})}
+    with pytest.raises(AuditError):
+        warehouse.publish(engine, "r2", pd.DataFrame(), pd.DataFrame(), tonight, twice, rules, None)
+    with engine.connect() as conn:
+        deaths = pd.read_sql(select(warehouse.staging_tables["deaths"]), conn)
+        tables = sa_inspect(conn).get_table_names()
+    assert deaths["run_id"].tolist() == ["r1"] and str(deaths["death_date"][0])[:10] == "2020-01-02"
+    assert not [t for t in tables if t.startswith("_load_")]
 
 
 EMPTY = pd.DataFrame(columns=warehouse.FLAG_STATE)

@@ -1,7 +1,7 @@
 -- One row per village and direction with a flag: the share of the village's register households flagged so.
 -- Reads: mart_village_indicators, flags.
 SELECT v.village_code, f.direction,
-       round(count(DISTINCT f.household_id) / CAST(v.register_households AS DOUBLE), 4) AS share
+       round_even(count(DISTINCT f.household_id) / CAST(v.register_households AS DOUBLE), 4) AS share
 FROM flags AS f
 JOIN mart_village_indicators AS v ON v.village_code = f.village_code
 WHERE f.household_id <> '' AND f.direction <> 'add'

@@ -26,7 +26,7 @@ additions AS (
 )
 SELECT r.village_code, r.register_households, r.register_persons, r.unexited_households, r.unexited_persons,
        coalesce(p.hukou_persons, 0) AS hukou_persons,
-       round(r.unexited_persons / CASE WHEN p.hukou_persons > 0 THEN CAST(p.hukou_persons AS DOUBLE) END, 4)
+       round_even(r.unexited_persons / CASE WHEN p.hukou_persons > 0 THEN CAST(p.hukou_persons AS DOUBLE) END, 4)
            AS poverty_incidence,
        coalesce(a.add_families, 0) AS add_families,
        substr(r.village_code, 1, 9) AS township_code
