@@ -106,7 +106,7 @@ def _column_expectations(source: Source, col: Column, columns: set[str], policy:
                                                   description=f"{_header(col)}列: 必填字段有值"))
     code, unreadable = f"{col.name}{CHECK_MARK}code", f"{col.name}{CHECK_MARK}unreadable"
     if col.kind == "vocab" and code in columns:
-        allowed = sorted(vocab_keys(getattr(policy.vocab, col.vocab)))
+        allowed = sorted(vocab_keys(policy.vocabulary_of(col)))
         out.append(cx.ExpectCodesInVocabulary(column=code, value_set=allowed, meta=_meta("row", "staging"),
                                               description=f"{_header(col)}列: 取值在代码表内 ({' / '.join(allowed)})"))
     if unreadable in columns:

@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from flows import steps
-from jingzhun import warehouse
+from jingzhun import deployment, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import load_database_sources
 from jingzhun.policy import PolicyError, load_policy
@@ -24,6 +24,7 @@ from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
 install_log_masking()  # a worker started by a deployment masks identity numbers in its logs too
+deployment.install_file()  # a worker's own sources and rules (JINGZHUN_DEPLOYMENT), before flows read the contract
 
 
 def work_folder(work_dir: str | None) -> str:
@@ -34,21 +35,24 @@ def work_folder(work_dir: str | None) -> str:
 @flow(name="nightly", log_prints=False, timeout_seconds=FLOW_TIMEOUT_SECONDS)
 def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None = None, config: str | None = None,
             region: str | None = None, dry_run: bool = False, work_dir: str | None = None,
-            sources_config: str | None = None, lock_wait_seconds: float = 0) -> dict:
+            sources_config: str | None = None, lock_wait_seconds: float = 0,
+            deployment_file: str | None = None) -> dict:
     """Run every source of a landing folder into the warehouse; returns the run summary. Another run on the same
     warehouse is waited for up to ``lock_wait_seconds``, then this one is refused (:class:`WarehouseBusy`)."""
     return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config, scope=Scope(region or None),
                        dry_run=dry_run, work_dir=work_dir, sources_config=sources_config,
-                       lock_wait_seconds=lock_wait_seconds)
+                       lock_wait_seconds=lock_wait_seconds, deployment_file=deployment_file)
 
 
 def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, config: str | None, scope: Scope,
                 dry_run: bool, work_dir: str | None, sources_config: str | None,
-                sources: list[str] | None = None, lock_wait_seconds: float = 0) -> State:
+                sources: list[str] | None = None, lock_wait_seconds: float = 0,
+                deployment_file: str | None = None) -> State:
     """One run: the sources asked for (all by default) from the landing folder or their databases, the flags
     inside ``scope``. Ends Completed, named "Partially loaded" when a source failed or was blocked."""
     logger = get_run_logger()
     as_of = as_of or date.today()
+    deployment.install_file(deployment_file)  # its sources and rules (refused, naming the field, if unusable)
     policy = load_policy(config)  # the whole policy file checked before any work (PolicyError names the key)
     if not any(year <= as_of.year for year in policy.income_line):
         raise PolicyError(f"as_of {as_of}: the policy has no income_line for {as_of.year} or earlier")
@@ -60,7 +64,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     databases = load_database_sources(sources_config)
     parameters = {"landing": landing, "as_of": as_of, "config": config, "region": scope.region,
                   "households": list(scope.households), "sources": sources, "dry_run": dry_run,
-                  "sources_config": sources_config}
+                  "sources_config": sources_config, "deployment_file": deployment_file}
     with warehouse.run_lock(engine, lock_wait_seconds):
         warehouse.start_run(engine, run_id, as_of, landing, scope.region, parameters)
         clock = steps.Stopwatch()

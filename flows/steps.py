@@ -23,7 +23,7 @@ from prefect.states import Completed, State
 from expectations.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
 from expectations.suites import Tonight
 from jingzhun import labels, warehouse
-from jingzhun.catalogue import RULES, load_catalogue
+from jingzhun.catalogue import RULES, current
 from jingzhun.contract import SOURCES
 from jingzhun.engine import FLAG_COLUMNS, Engine
 from jingzhun.landing import DatabaseSource
@@ -292,7 +292,7 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
     out = Path(run_dir) / "flags"
     out.mkdir(parents=True, exist_ok=True)
     villages_path = ""
-    with Engine(tables, policy, pd.Timestamp(as_of), load_catalogue(), Path(run_dir) / "engine",
+    with Engine(tables, policy, pd.Timestamp(as_of), current(), Path(run_dir) / "engine",
                 policy.engine.memory_limit, policy.engine.threads) as engine:
         if "poverty_register" in tables:
             raised, skipped = engine.flags(unavailable)

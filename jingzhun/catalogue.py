@@ -126,4 +126,9 @@ def load_catalogue() -> Catalogue:
     return read_catalogue(CATALOGUE)
 
 
-RULES: dict[str, Rule] = load_catalogue().rules
+RULES: dict[str, Rule] = dict(load_catalogue().rules)  # this process's rules: the shipped ones and a deployment's
+
+
+def current() -> Catalogue:
+    """The catalogue this process runs: the shipped rules and those a deployment added (deployment.py)."""
+    return Catalogue(RULES)

@@ -26,7 +26,8 @@ def _date(text: str) -> date:
 def cmd_generate(args: argparse.Namespace) -> int:
     from jingzhun.synth import generate
 
-    summary = generate(Path(args.out), households=args.households, seed=args.seed, as_of=args.as_of)
+    summary = generate(Path(args.out), households=args.households, seed=args.seed, as_of=args.as_of,
+                       pack=Path(args.pack) if args.pack else None)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
 
@@ -79,7 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"refused: {problem}", file=sys.stderr)
         return 2
     common = dict(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of, config=args.config,
-                  dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config)
+                  dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config,
+                  deployment_file=args.deployment)
     if args.region is not None or args.households or args.sources:  # a reconciliation: its scope is checked first
         from jingzhun import warehouse
 
@@ -166,6 +168,18 @@ def cmd_flags_publicity(args: argparse.Namespace) -> int:
     first, last = period(args.start, policy)
     print(f"公示名单 (publicity list): {len(listed)} confirmed additions and removals in "
           f"{listed['village_code'].nunique()} villages, 公示期 {first} to {last}: {path}")
+    return 0
+
+
+def cmd_rules_preview(args: argparse.Namespace) -> int:
+    from jingzhun import preview, warehouse
+    from jingzhun.policy import load_policy
+
+    folder = Path(args.rules)
+    rules = preview.read_rules(folder)
+    engine = warehouse.connect(args.warehouse)
+    as_of = args.as_of or preview.last_published_as_of(engine)
+    preview.print_preview(preview.preview(engine, rules, load_policy(args.config), as_of), folder, as_of, args.sample)
     return 0
 
 
@@ -262,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--households", type=int, default=2000)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--as-of", type=_date, default=date.today())
+    g.add_argument("--pack", default=None, help="a province pack's folder: its sources and cases are planted too")
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="run the nightly flow once")
@@ -274,6 +289,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--sources", default=None, help="read only these sources (comma-separated names)")
     r.add_argument("--sources-config", default=None, help="YAML file of sources read from databases (url, query)")
     r.add_argument("--dry-run", action="store_true")
+    r.add_argument("--deployment", default=None, help="YAML file of this deployment's own sources and rules "
+                                                      "(default: JINGZHUN_DEPLOYMENT)")
     r.set_defaults(func=cmd_run)
 
     f = sub.add_parser("flags", help="flags in the warehouse")
@@ -298,6 +315,17 @@ def parser() -> argparse.ArgumentParser:
     ri.add_argument("--warehouse", default=None)
     ri.add_argument("--reviewer", default=None, help="who decided (default: the user running the command)")
     ri.set_defaults(func=cmd_review_import)
+
+    ru = sub.add_parser("rules", help="rules a deployment adds or changes")
+    rusub = ru.add_subparsers(dest="rules_command", required=True)
+    rp = rusub.add_parser("preview", help="run new or changed rules on the registers published last; publishes nothing")
+    rp.add_argument("--rules", required=True, help="folder with rules.yaml and rules/*.sql (and deployment.yaml if "
+                                                   "its rules read registers of their own)")
+    rp.add_argument("--warehouse", default=None)
+    rp.add_argument("--config", default=None)
+    rp.add_argument("--as-of", type=_date, default=None, help="default: the as_of of the run that published last")
+    rp.add_argument("--sample", type=int, default=5, help="flags shown with their evidence, per rule")
+    rp.set_defaults(func=cmd_rules_preview)
 
     h = sub.add_parser("household", help="everything the departments sent about one family, for a home visit")
     h.add_argument("number", help="register household number, hukou household number or a member's identity number")
@@ -362,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
 
         args.warehouse = warehouse.resolve_url(args.warehouse, WORK_DIR)  # its password never goes further
     try:
+        from jingzhun import deployment
+
+        installed = deployment.install_file(getattr(args, "deployment", None))
+        if hasattr(args, "deployment"):
+            args.deployment = str(installed.path) if installed else None
         with quiet_task_logs():
             return args.func(args)
     except SafeError as exc:

@@ -23,6 +23,7 @@ class Column:
     kind: Kind = "text"
     vocab: str | None = None  # field of policy.Vocabulary for kind == "vocab"
     max_chars: int | None = None  # the longest value the warehouse stores (a key column of fixed width)
+    vocabulary: tuple[tuple[str, str], ...] | None = None  # a deployment's own code list (sent -> canonical)
 
     @property
     def header(self) -> str:

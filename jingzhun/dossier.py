@@ -16,10 +16,12 @@ from sqlalchemy import Connection, Engine, or_, select
 from jingzhun import labels, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.privacy import Refused
-from jingzhun.review import DIRECTION_TITLES, RULE_TITLES, STATUS_TITLES
+from jingzhun.review import DIRECTION_TITLES, STATUS_TITLES, rule_titles
 from jingzhun.sheets import table_sheet
 
-PERSON_KEYS = {name: next(c.name for c in source.columns if c.kind == "id") for name, source in SOURCES.items()}
+def person_keys() -> dict[str, str]:
+    """Per source, its identity-number column (a deployment's sources included)."""
+    return {name: next(c.name for c in source.columns if c.kind == "id") for name, source in SOURCES.items()}
 
 
 class NoSuchHousehold(Refused):
@@ -49,7 +51,7 @@ def family(conn: Connection, number: str) -> tuple[set[str], set[str], set[str]]
 def records(conn: Connection, ids: set[str]) -> dict[str, pd.DataFrame]:
     """Per source, the published rows about the members (by the source's identity-number column)."""
     out = {}
-    for name, key in PERSON_KEYS.items():
+    for name, key in person_keys().items():
         table = warehouse.staging_tables[name]
         rows = pd.read_sql(select(table).where(table.c[key].in_(sorted(ids))), conn)
         out[name] = rows.sort_values([key, "_file", "_row"]).reset_index(drop=True)
@@ -69,7 +71,7 @@ def members(found: dict[str, pd.DataFrame], ids: set[str]) -> pd.DataFrame:
     out["person_status"] = hk["person_status"].reindex(out.index).fillna("不在户籍库")
     out["household_id"] = reg["household_id"].reindex(out.index).fillna("")
     out["hukou_household_id"] = hk["hukou_household_id"].reindex(out.index).fillna("")
-    for name, key in PERSON_KEYS.items():
+    for name, key in person_keys().items():
         out[f"n_{name}"] = found[name][key].value_counts().reindex(out.index).fillna(0).astype("int64")
     order = out["relation"].ne("户主").astype(int)
     return out.assign(_order=order).sort_values(["_order", "birth_date"]).drop(columns="_order").reset_index()
@@ -87,7 +89,7 @@ def flag_history(conn: Connection, households: set[str], hukou_households: set[s
     decisions["line"] = when + " " + decisions["reviewer"] + " " + decisions["decision"] + \
         decisions["note"].fillna("").map(lambda n: f":{n}" if n else "")   # a family's handful of decisions
     history = decisions.groupby("flag_key")["line"].agg("\n".join)
-    return flagged.assign(rule_title=flagged["rule_code"].map(RULE_TITLES),
+    return flagged.assign(rule_title=flagged["rule_code"].map(rule_titles()),
                           direction_title=flagged["direction"].map(DIRECTION_TITLES),
                           status_title=flagged["status"].map(STATUS_TITLES),
                           history=flagged["flag_key"].map(history).fillna("")).sort_values(["status", "rule_code"])

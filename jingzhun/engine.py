@@ -11,6 +11,7 @@ the dialect. Models are written in DuckDB's SQL and kept to what :func:`transpil
 from __future__ import annotations
 
 import graphlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 import sqlglot
 import sqlglot.expressions as sx
 
-from jingzhun.catalogue import DIRECTIONS, Catalogue, Rule, load_catalogue
+from jingzhun.catalogue import DIRECTIONS, GRAIN_KEYS, Catalogue, CatalogueError, Rule, current
 from jingzhun.contract import SOURCES, Source
 from jingzhun.evidence import _literal, _q, flags_sql
 from jingzhun.normalise import ID_PROBLEM_WORDS
@@ -226,10 +227,25 @@ class Engine:
         for part in rule.evidence:
             relation = f"rows__{rule.code}__{part.part or 'records'}"
             self.con.execute(f"CREATE TEMP TABLE {_q(relation)} AS {self.catalogue.model_sql(rule, part)}")
-            parts.append((_q(relation), self.types(_q(relation))))
+            types = self.types(_q(relation))
+            check_model_columns(rule, part, types)
+            parts.append((_q(relation), types))
         table = _q(f"flags__{rule.code}")
         self.con.execute(f"CREATE TEMP TABLE {table} AS {flags_sql(rule, parts, f'{self.as_of:%Y-%m-%d}')}")
         return table
+
+
+def check_model_columns(rule: Rule, part, columns: Mapping[str, str]) -> None:
+    """A rule's model gives what its flags and evidence read: the keys of its grain, the record's file and row,
+    every column its evidence fields and sentence name (refused naming the rule, the model and the columns)."""
+    needed = [*GRAIN_KEYS[rule.grain], "_file", "_row", *part.fields.values(),
+              *re.findall(r"\{([^}]*)\}", part.sentence)]
+    if rule.grain == "hukou_household" and not part.part:
+        needed.append("village_code")
+    missing = [c for c in dict.fromkeys(needed) if c not in columns]
+    if missing:
+        raise CatalogueError(f"rule {rule.code}: its model {rule.model_path(part).name} gives no column "
+                             f"{', '.join(missing)} (its grain, evidence and sentence read them)")
 
 
 def not_evaluated_reason(rule: Rule, columns: Mapping[str, list[str]], unavailable: Mapping[str, str]) -> str:
@@ -256,5 +272,5 @@ def flags(tables: Mapping[str, pd.DataFrame | str | Path], policy: Policy, as_of
     ``tables`` holds the usable staged registers (frames, or Parquet files read where they lie); ``unavailable``
     says why the others are not there (missing, failed, blocked by the quality gate).
     """
-    with Engine(tables, policy, pd.Timestamp(as_of), catalogue or load_catalogue(), work_dir, memory_limit) as engine:
+    with Engine(tables, policy, pd.Timestamp(as_of), catalogue or current(), work_dir, memory_limit) as engine:
         return engine.flags(unavailable or {})

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from jingzhun import labels, warehouse
 from jingzhun.policy import Policy
 from jingzhun.privacy import Refused
-from jingzhun.review import DIRECTION_TITLES, RULE_TITLES
+from jingzhun.review import DIRECTION_TITLES, rule_titles
 from jingzhun.sheets import table_sheet
 from jingzhun.catalogue import RULES
 
@@ -90,7 +90,7 @@ def write_indicators(engine: Engine, policy: Policy, out: Path) -> dict:
         notes.append("本次未评估(来源缺失或被阻断): " + "、".join(DIRECTION_TITLES[d] for d in about["not_evaluated"]))
     for d, codes in about["partly"].items():
         notes.append(f"{DIRECTION_TITLES[d]}标记中以下规则本次未评估,数量沿用此前结果: "
-                     + '、'.join(RULE_TITLES.get(c, c) for c in codes))
+                     + '、'.join(rule_titles().get(c, c) for c in codes))
     wb = openpyxl.Workbook()
     table_sheet(wb.active, "各村贫困发生率及待核实标记", villages, COLUMNS, name="村级指标", subtitle=";".join(notes))
     table_sheet(wb.create_sheet("乡镇汇总"), "各乡镇贫困发生率及待核实标记", townships,

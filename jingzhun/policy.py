@@ -146,6 +146,10 @@ class Policy(BaseModel):
     limits: ReaderLimits = ReaderLimits()
     engine: EngineSettings = EngineSettings()
 
+    def vocabulary_of(self, column) -> dict[str, str]:
+        """The code list of a vocab column: its own (a deployment's source) or the policy's ``vocab`` field."""
+        return dict(column.vocabulary) if column.vocabulary else getattr(self.vocab, column.vocab)
+
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
         if self.compulsory_age_min > self.compulsory_age_max:

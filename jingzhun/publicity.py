@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from jingzhun import labels, warehouse
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.policy import Policy
-from jingzhun.review import RULE_TITLES
+from jingzhun.review import rule_titles
 
 CATEGORIES = {"add": "拟纳入", "remove": "拟清退"}
 COLUMNS = [("序号", 6), ("类别", 8), ("户主姓名", 11), ("姓名", 11), ("身份证号", 22), ("事由", 24)]
@@ -56,7 +56,7 @@ def publicity_list(engine: Engine, policy: Policy) -> pd.DataFrame:
         "township_code": confirmed["village_code"].str[:9], "village_code": confirmed["village_code"],
         "乡镇": labels.region_names(confirmed["village_code"], reference, "township"),
         "村": labels.region_names(confirmed["village_code"], reference, "village"),
-        "类别": confirmed["direction"].map(CATEGORIES), "事由": confirmed["rule_code"].map(RULE_TITLES),
+        "类别": confirmed["direction"].map(CATEGORIES), "事由": confirmed["rule_code"].map(rule_titles()),
         "户主姓名": people["head_name"], "姓名": name.fillna(""), "身份证号": mask_id(person.fillna(""), policy),
     })
     return out.sort_values(["township_code", "village_code", "类别", "户主姓名", "姓名"]).reset_index(drop=True)

@@ -35,7 +35,9 @@ COLUMNS = [  # (header, source column, width)
 ]
 KEY_COLUMNS = ("标识", "证据摘要", "状态标记")  # hidden: which flag, the evidence seen, the flag's state then
 HEADERS = [c[0] for c in COLUMNS]
-RULE_TITLES = {code: r.title for code, r in RULES.items()}  # the catalogue owns them (transforms/flags.py)
+def rule_titles() -> dict[str, str]:
+    """Each rule's Chinese title, from the catalogue this process runs (a deployment's rules included)."""
+    return {code: r.title for code, r in RULES.items()}
 DIRECTION_TITLES = {"remove": "清退", "add": "纳入", "revert": "返贫", "exit": "退出", "refer": "转办", "review": "核实"}
 
 
@@ -53,7 +55,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     latest = latest_reviews(warehouse_db)
     reference = labels.stored_regions(warehouse_db)
     frame["state_token"] = state_tokens(frame, latest)
-    frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(RULE_TITLES),
+    frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(rule_titles()),
                          direction_title=frame["direction"].map(DIRECTION_TITLES),
                          township_name=labels.region_names(frame["village_code"], reference, "township"),
                          village_name=labels.region_names(frame["village_code"], reference, "village"),

@@ -193,6 +193,21 @@ def _staging_table(source: Source) -> Table:
 
 
 staging_tables = {name: _staging_table(source) for name, source in SOURCES.items()}
+DEPLOYMENT_TABLES: dict[str, Table] = {}  # a deployment's own registers: created when missing, outside the migrations
+
+
+def add_source_table(source: Source) -> None:
+    """A table for a deployment's new source (deployment.py); a source of the contract keeps its own."""
+    if source.name not in staging_tables:
+        staging_tables[source.name] = DEPLOYMENT_TABLES[source.name] = _staging_table(source)
+
+
+def remove_source_tables() -> None:
+    """Forget a deployment's tables (its rows stay in the warehouse)."""
+    for name, table in DEPLOYMENT_TABLES.items():
+        staging_tables.pop(name, None)
+        metadata.remove(table)
+    DEPLOYMENT_TABLES.clear()
 
 
 def default_url(work_dir: Path) -> str:
@@ -239,6 +254,8 @@ def connect(url: str) -> Engine:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        if DEPLOYMENT_TABLES:
+            metadata.create_all(conn, tables=list(DEPLOYMENT_TABLES.values()), checkfirst=True)
     return engine
 
 

@@ -95,7 +95,7 @@ def _cast(values: pd.Series, col: Column, policy: Policy, out: pd.DataFrame) -> 
         out[f"{col.name}_norm"] = nz.normalise_names(values)
         return values.str.strip(), None
     if col.kind == "vocab":
-        return nz.map_vocab(values, getattr(policy.vocab, col.vocab))
+        return nz.map_vocab(values, policy.vocabulary_of(col))
     if col.kind in _PARSERS:
         return _PARSERS[col.kind](values)
     return nz.fold_width(values).str.strip(), None
@@ -192,6 +192,14 @@ def stg_health__illness(raw: pd.DataFrame, policy: Policy) -> Staged:
 def stg_organisation__cadres(raw: pd.DataFrame, policy: Policy) -> Staged:
     """One row per village committee member and term."""
     return _staged(raw, "cadres", policy)
+
+
+def generic_staging(name: str) -> Callable[[pd.DataFrame, Policy], Staged]:
+    """The staging of a deployment's own source: one row per record, cast by its contract (deployment.py)."""
+    def stage(raw: pd.DataFrame, policy: Policy) -> Staged:
+        return _staged(raw, name, policy)
+    stage.__name__ = f"stg_{name}"
+    return stage
 
 
 STAGING: dict[str, Callable[[pd.DataFrame, Policy], Staged]] = {

@@ -16,9 +16,17 @@ EXPECTED_FLAGS = "expected_flags.csv"
 EXPECTED_QUARANTINE = "expected_quarantine.csv"
 
 
-def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | None = None) -> dict:
-    """Write ``out/landing/<source>/…`` and ``out/ground_truth/expected_flags.csv``; return a summary."""
+def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | None = None,
+             pack: Path | None = None) -> dict:
+    """Write ``out/landing/<source>/…`` and ``out/ground_truth/expected_flags.csv``; return a summary. ``pack``: a
+    province pack's folder, whose deployment is installed and whose ``cases.yaml`` is planted too."""
     as_of = as_of or date.today()
+    extra = None
+    if pack is not None:
+        from jingzhun import deployment
+
+        deployment.install(deployment.read_deployment(Path(pack) / "deployment.yaml"))
+        extra = cases.pack_cases(Path(pack) / "cases.yaml")
     rng = np.random.default_rng(seed)
     out = Path(out)
     bg = population.background(rng, households, as_of)
@@ -41,12 +49,14 @@ def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | Non
     tables["poverty_register"] = members
 
     repeats = max(3, households // 2000)
-    planted, expected, quarantined = cases.plant(rng, as_of, population.village_codes(households), repeats)
+    planted, expected, quarantined = cases.plant(rng, as_of, population.village_codes(households), repeats, extra)
     landing = out / "landing"
     counts = {}
     for name, source in SOURCES.items():
         columns = [c.name for c in source.columns]
         frames = [t for t in (tables.get(name), planted.get(name)) if t is not None and len(t)]
+        if not frames:
+            continue
         table = pd.concat([f.reindex(columns=columns) for f in frames], ignore_index=True)
         table = table.sample(frac=1, random_state=int(rng.integers(0, 2**31))).reset_index(drop=True)
         writers.write_source(rng, landing, name, table)

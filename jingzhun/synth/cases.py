@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -569,12 +570,53 @@ def unusable_department_rows(b: Builder) -> None:
     b.expect_quarantine("medical_insurance", spouse.id_number, "unreadable value")
 
 
-def plant(rng: np.random.Generator, as_of: date, villages: np.ndarray, repeats: int
+def pack_cases(path: Path) -> dict[str, Callable[[Builder], None]]:
+    """The cases of a pack's ``cases.yaml`` (its sources installed): each a fresh household (on the register
+    unless ``on_register: false``) with clean records, one ``row`` of ``source`` for its ``member`` (identity
+    number and name filled in) and the flag it must raise (``expect``), if any. Refused naming the case and field."""
+    import yaml
+
+    from jingzhun.contract import SOURCES
+    from jingzhun.deployment import DeploymentError
+
+    entries = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("cases") or {}
+    out = {}
+    for name, case in entries.items():
+        at = f"{path.name}: cases.{name}"
+        source = SOURCES.get(case.get("source"))
+        if source is None:
+            raise DeploymentError(f"{at}.source: unknown source {case.get('source')!r}")
+        unknown = sorted(set(case.get("row") or {}) - {c.name for c in source.columns})
+        if unknown:
+            raise DeploymentError(f"{at}.row: unknown column(s) {', '.join(unknown)} of {source.name}")
+        if case.get("member", 0) not in (0, 1):
+            raise DeploymentError(f"{at}.member: 0 (the head) or 1 (the spouse)")
+        out[str(name)] = _pack_case(source, case)
+    return out
+
+
+def _pack_case(source, case: dict) -> Callable[[Builder], None]:
+    id_column = next(c.name for c in source.columns if c.kind == "id")
+    name_column = next((c.name for c in source.columns if c.kind == "name"), None)
+
+    def build(b: Builder) -> None:
+        hh = b.household(register="未脱贫" if case.get("on_register", True) else None)
+        person = hh.members[case.get("member", 0)]
+        b.add(source.name, **{id_column: person.id_number, **({name_column: person.name} if name_column else {}),
+                              **(case.get("row") or {})})
+        if case.get("expect"):
+            b.expect(case["expect"]["rule"], case["expect"]["direction"], hh)
+    return build
+
+
+def plant(rng: np.random.Generator, as_of: date, villages: np.ndarray, repeats: int,
+          extra: dict[str, Callable[[Builder], None]] | None = None
           ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
-    """Every case ``repeats`` times: rows it adds to each register, flags and quarantine it expects."""
+    """Every case (and ``extra``: a pack's) ``repeats`` times: rows it adds to each register, flags and quarantine
+    it expects."""
     b = Builder(rng, as_of, villages)
     for _ in range(repeats):
-        for name, build in CASES.items():
+        for name, build in {**CASES, **(extra or {})}.items():
             b.case = name
             build(b)
     tables = {name: pd.DataFrame(rows) for name, rows in b.rows.items()}

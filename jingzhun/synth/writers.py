@@ -146,7 +146,7 @@ def headers_for(name: str, columns: list[str], file_no: int) -> list[str]:
 
 
 def write_source(rng: np.random.Generator, landing: Path, name: str, table: pd.DataFrame) -> list[Path]:
-    plan = PLANS[name]
+    plan = PLANS.get(name, Plan("csv", "utf-8-sig"))  # a pack's source: plain CSV
     if plan.fmt == "xlsx" and len(table) > XLSX_MAX_ROWS:
         plan = Plan("csv", "utf-8-sig", files=plan.files, title=plan.title, totals=plan.totals)
     folder = landing / name

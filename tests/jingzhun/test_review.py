@@ -6,14 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from jingzhun import warehouse
-from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy
-from jingzhun.readers import read_source
-from jingzhun.publicity import mask_id, publicity_list
+from jingzhun.publicity import publicity_list
 from jingzhun.review import HEADERS, ReviewError, import_review, write_review_workbook
 from jingzhun.catalogue import RULES
 from jingzhun.engine import flags
-from transforms.staging import STAGING
 
 from helpers import AS_OF
 
