@@ -116,7 +116,7 @@ def write_floor(registers: dict[str, Path], work_dir: Path) -> tuple[float, int]
 
 
 def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: date | None = None) -> dict:
-    from flows.nightly import nightly
+    from jingzhun.nightly import nightly
 
     as_of = as_of or date.today()
     generated = time.perf_counter()

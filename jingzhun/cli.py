@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               + (f", sources {args.sources}" if args.sources else ", every source"))
         from prefect.exceptions import ParameterTypeError
 
-        from flows.reconcile import reconcile
+        from jingzhun.reconcile import reconcile
 
         try:
             result = reconcile(region=args.region, households=_listed(args.households),
@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"refused: {exc}", file=sys.stderr)
             return 2
     else:
-        from flows.nightly import nightly
+        from jingzhun.nightly import nightly
 
         result = nightly(**common)
     _print_run(result)
@@ -116,7 +116,7 @@ def _listed(text: str | None) -> list[str] | None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.nightly import nightly
+    from jingzhun.nightly import nightly
     from jingzhun.synth import generate
 
     out = Path(args.out)

@@ -190,7 +190,7 @@ def install(deployment: Deployment) -> None:
             return
         raise DeploymentError(f"{deployment.path.name}: this process already runs deployment {_INSTALLED[0].name}")
     from jingzhun import warehouse
-    from transforms.staging import STAGING, generic_staging
+    from jingzhun.staging import STAGING, generic_staging
 
     _BEFORE.update(sources=dict(SOURCES), departments=dict(DEPARTMENTS), staging=dict(STAGING), rules=dict(RULES))
     for name, source in deployment.sources.items():
@@ -210,7 +210,7 @@ def uninstall() -> None:
     if not _INSTALLED:
         return
     from jingzhun import warehouse
-    from transforms.staging import STAGING
+    from jingzhun.staging import STAGING
 
     for mapping, saved in ((SOURCES, _BEFORE["sources"]), (DEPARTMENTS, _BEFORE["departments"]),
                            (STAGING, _BEFORE["staging"]), (RULES, _BEFORE["rules"])):

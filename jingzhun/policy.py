@@ -132,7 +132,7 @@ class Policy(BaseModel):
     publicity_days: int = Field(7, ge=7, le=60)
     publicity_contact: str = Field("对公示对象有异议的,请于公示期内向村民委员会或乡镇人民政府反映。监督举报电话:12317",
                                    min_length=1, max_length=300)
-    # the quality gate (expectations/): source-level thresholds and plausible date ranges
+    # the quality gate (jingzhun/quality/): source-level thresholds and plausible date ranges
     stale_after_days: int = Field(7, ge=0)        # a file older than this (at the run's as_of) blocks its source
     max_shrink_share: float = Field(0.20, ge=0, le=1)      # shrinking by more than this against the last snapshot blocks
     max_invalid_id_share: float = Field(0.05, ge=0, le=1)  # a larger share of invalid identity numbers blocks

@@ -78,7 +78,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where} (details withheld: they may quote the data)"
 
 
-_OUR_FOLDERS = ("jingzhun", "flows", "transforms", "expectations")
+_OUR_FOLDERS = ("jingzhun", "flows")
 
 
 def _is_ours(filename: str) -> bool:

@@ -34,7 +34,7 @@ def frames(county) -> dict:
     from jingzhun.contract import SOURCES
     from jingzhun.policy import Policy
     from jingzhun.readers import read_source
-    from transforms.staging import STAGING
+    from jingzhun.staging import STAGING
 
     return {name: STAGING[name](read_source(county["landing"], s)[0], Policy()).rows for name, s in SOURCES.items()}
 

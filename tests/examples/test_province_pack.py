@@ -17,7 +17,7 @@ from jingzhun.engine import flags
 from jingzhun.policy import Policy
 from jingzhun.readers import read_source
 from jingzhun.synth import EXPECTED_FLAGS, generate
-from transforms.staging import STAGING
+from jingzhun.staging import STAGING
 
 PACK = Path(__file__).resolve().parents[2] / "examples" / "province-pack"
 KEY = ["rule_code", "household_id", "hukou_household_id", "id_number"]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from flows.nightly import nightly
+from jingzhun.nightly import nightly
 from jingzhun import warehouse
 from jingzhun.synth import EXPECTED_QUARANTINE
 

@@ -14,8 +14,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFi
 from prefect.exceptions import ParameterTypeError
 from sqlalchemy import func, select
 
-from flows.nightly import nightly
-from flows.reconcile import UnknownScope, reconcile
+from jingzhun.nightly import nightly
+from jingzhun.reconcile import UnknownScope, reconcile
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.readers import read_source

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from flows.nightly import nightly
+from jingzhun.nightly import nightly
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.readers import read_file

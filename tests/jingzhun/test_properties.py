@@ -18,7 +18,7 @@ from jingzhun import normalise as nz
 from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy, ReaderLimits
 from jingzhun.readers import SourceFileError, read_file
-from transforms.staging import STAGING
+from jingzhun.staging import STAGING
 
 
 # text as departments (and attackers) send it: any script, digits of other scripts, controls, quotes, breaks

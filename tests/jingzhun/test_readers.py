@@ -6,7 +6,7 @@ import pytest
 from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy
 from jingzhun.readers import SourceFileError, read_file, read_source
-from transforms.staging import stg_civil_affairs__social_assistance, stg_poverty_register
+from jingzhun.staging import stg_civil_affairs__social_assistance, stg_poverty_register
 
 from helpers import write_xlsx
 

@@ -8,7 +8,7 @@ from jingzhun.normalise import normalise_ids
 from jingzhun.policy import Policy
 from jingzhun.readers import read_source
 from jingzhun.synth import EXPECTED_FLAGS, EXPECTED_QUARANTINE, generate
-from transforms.staging import STAGING
+from jingzhun.staging import STAGING
 
 from helpers import AS_OF
 

@@ -13,7 +13,7 @@ from helpers import valid_id
 from jingzhun.catalogue import RULES
 from jingzhun.engine import flags
 from jingzhun.policy import Policy
-from transforms.staging import STAGING
+from jingzhun.staging import STAGING
 
 AS_OF = date(2026, 11, 22)
 VILLAGE = "620421100201"

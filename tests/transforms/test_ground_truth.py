@@ -9,7 +9,7 @@ from jingzhun.engine import flags
 from jingzhun.policy import Policy
 from jingzhun.readers import read_source
 from jingzhun.synth import EXPECTED_FLAGS
-from transforms.staging import STAGING
+from jingzhun.staging import STAGING
 
 KEY = ["rule_code", "household_id", "hukou_household_id", "id_number"]
 

@@ -20,8 +20,6 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.states import Completed, State
 
-from expectations.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
-from expectations.suites import Tonight
 from jingzhun import labels, warehouse
 from jingzhun.catalogue import RULES, current
 from jingzhun.contract import SOURCES
@@ -29,11 +27,13 @@ from jingzhun.engine import FLAG_COLUMNS, Engine
 from jingzhun.landing import DatabaseSource
 from jingzhun.policy import load_policy
 from jingzhun.privacy import contained, describe
+from jingzhun.quality.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
+from jingzhun.quality.suites import Tonight
 from jingzhun.quality_report import write_validation_workbook
 from jingzhun.readers import read_source
 from jingzhun.review import write_review_workbook
+from jingzhun.staging import QUARANTINE_COLUMNS, STAGING, quarantine_rows, usable_rows
 from jingzhun.warehouse import Scope
-from transforms.staging import QUARANTINE_COLUMNS, STAGING, quarantine_rows, usable_rows
 
 
 class Stopwatch:

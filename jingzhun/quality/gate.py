@@ -20,18 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
-
-import expectations.custom as cx  # registers the custom metrics before any suite runs
 import great_expectations as gx
+import pandas as pd
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from expectations.suites import FILE_AGE, ONE_ROW_PER_PERSON, Tonight, given, person_key, suite_for
+import jingzhun.quality.custom as cx  # registers the custom metrics before any suite runs
 from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy
 from jingzhun.privacy import mask_cell, mask_id_shaped
-from transforms.staging import CHECK_MARK
+from jingzhun.quality.suites import FILE_AGE, ONE_ROW_PER_PERSON, Tonight, given, person_key, suite_for
+from jingzhun.staging import CHECK_MARK
 
 RESULT_COLUMNS = ["source", "expectation", "column", "description", "severity", "quarantined_by", "success",
                   "element_count", "unexpected_count", "unexpected_percent", "observed_value", "examples", "outcome"]
@@ -220,7 +219,7 @@ def mask_stored_results(validations: Path) -> None:
         path.write_text(mask_id_shaped(json.dumps(stored, ensure_ascii=False)), encoding="utf-8")
 
 
-ASSETS = Path(__file__).parent / "docs_assets"
+ASSETS = Path(__file__).resolve().parents[2] / "expectations" / "docs_assets"  # vendored, with their licences
 # The Data Docs pages load these from public CDNs; the vendored copies serve them offline.
 CDN_ASSETS = {
     "https://code.jquery.com/jquery-3.7.1.min.js": "jquery.min.js",

@@ -5,11 +5,11 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from expectations.gate import run_gate
-from expectations.suites import Tonight
+from jingzhun.quality.gate import run_gate
+from jingzhun.quality.suites import Tonight
 from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy
-from transforms.staging import STAGING
+from jingzhun.staging import STAGING
 
 from helpers import AS_OF, valid_id
 

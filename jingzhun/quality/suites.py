@@ -19,11 +19,11 @@ from datetime import date, datetime
 from great_expectations import ExpectationSuite
 from great_expectations.expectations.expectation import Expectation
 
-from expectations import custom as cx
 from jingzhun.contract import SOURCES, Column, Source
 from jingzhun.normalise import vocab_keys
 from jingzhun.policy import Policy
-from transforms.staging import CHECK_MARK
+from jingzhun.quality import custom as cx
+from jingzhun.staging import CHECK_MARK
 
 # Registers whose spec says "one row per person" (the poverty register: per person and household, since a
 # person in two register households is the rule DQ_MULTI_HOUSEHOLD, not a duplicate row).

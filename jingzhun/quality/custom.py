@@ -13,8 +13,8 @@ from datetime import datetime
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics leave this machine
 
-import pandas as pd  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
+import pandas as pd  # noqa: E402
 from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E402
 from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial  # noqa: E402
