@@ -11,11 +11,13 @@ name reads as the code.
 from __future__ import annotations
 
 import re
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Column as SqlColumn
+from sqlalchemy import Connection, Engine, MetaData, Table, Text, func, select
 
 from jingzhun import warehouse
 from jingzhun.contract import Column, Source
@@ -134,13 +136,20 @@ def household_heads(warehouse_db: Engine | Connection, flags: pd.DataFrame, colu
 
 
 def _values(db, key, value, wanted: set[str], *where) -> pd.Series:
-    """key -> the least ``value`` of the rows whose ``key`` is in ``wanted`` (and ``where``); in slices of bound
-    parameters."""
-    wanted = sorted(wanted)
-    parts = []
-    for i in range(0, len(wanted), 500):
-        query = select(key.label("key"), func.min(value).label("value")).where(key.in_(wanted[i:i + 500]), *where)
-        parts.append(pd.read_sql(query.group_by(key), db))
-    if not parts:
+    """key -> the least ``value`` of the rows whose ``key`` is in ``wanted`` (and ``where``). The wanted keys go
+    into a temporary table the query joins: one pass over the register whatever their number (an IN list of
+    bound parameters scanned the register once per few hundred keys)."""
+    if not wanted:
         return pd.Series(dtype="str")
-    return pd.concat(parts).set_index("key")["value"]
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            return _values(conn, key, value, wanted, *where)
+    keys = Table(f"_wanted_{uuid.uuid4().hex[:12]}", MetaData(), SqlColumn("key", Text, primary_key=True),
+                 prefixes=["TEMPORARY"])
+    keys.create(db)
+    try:
+        db.execute(keys.insert(), [{"key": k} for k in sorted(wanted)])
+        query = select(key.label("key"), func.min(value).label("value")).join(keys, keys.c.key == key)
+        return pd.read_sql(query.where(*where).group_by(key), db).set_index("key")["value"]
+    finally:
+        keys.drop(db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+from copy import copy
 from pathlib import Path
 
 import openpyxl
@@ -82,12 +83,17 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     for col in KEY_COLUMNS:
         ws.column_dimensions[openpyxl.utils.get_column_letter(HEADERS.index(col) + 1)].hidden = True
     wrapped = [HEADERS.index(h) for h in ("乡镇", "村", "规则", "户主", "姓名", "证据", "上次决定", "备注")]
+    styles = None  # the first row's cell styles, copied to the others (openpyxl looks a style up per assignment)
     for row in ws.iter_rows(min_row=2):
         lines = 1
         for j, cell in enumerate(row):
-            cell.alignment = Alignment(wrap_text=j in wrapped, vertical="top")
+            if styles is None:
+                cell.alignment = Alignment(wrap_text=j in wrapped, vertical="top")
+            else:
+                cell._style = copy(styles[j])
             if j in wrapped:
                 lines = max(lines, text_lines(cell.value, COLUMNS[j][2]))
+        styles = styles or [copy(cell._style) for cell in row]
         ws.row_dimensions[row[0].row].height = LINE_HEIGHT * lines   # spreadsheets do not grow wrapped rows of a file
     ws.freeze_panes = "A2"
     county = labels.region_names(frame["village_code"].head(1), reference, "county")
