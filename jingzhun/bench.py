@@ -187,5 +187,5 @@ def print_table(report: dict) -> None:
     print(f"read-only floor: {report['floor']['seconds']:.2f} s ({report['floor']['readers']}); "
           f"run / floor = {report['ratio_to_floor']}")
     print(f"write floor: {report['write_floor']['seconds']:.2f} s for {report['write_floor']['rows']:,} normalised rows "
-          f"(the SQLite driver alone); read floor + write floor = "
+          f"(SQLite alone, from Arrow by ADBC bulk ingest); read floor + write floor = "
           f"{report['floor']['seconds'] + report['write_floor']['seconds']:.2f} s")
