@@ -19,18 +19,6 @@ from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E
 from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial  # noqa: E402
 
-from jingzhun.normalise import normalise_ids  # noqa: E402
-
-
-def valid_resident_ids(values: pd.Series) -> pd.Series:
-    """True where a value is a valid 18-character resident identity number (GB 11643).
-
-    The check digit is the ISO 7064 MOD 11-2 of ``stdnum.cn.ric`` (computed column-wise and tested
-    against it), and the address code must exist or have existed in stdnum's GB/T 2260 table, whatever
-    the birth year (sources.md, ``id_number``).
-    """
-    return normalise_ids(values.astype("str").fillna(""))["id_valid"]
-
 
 def later_repeats(values: pd.Series) -> pd.Series:
     """True where a non-empty value already appeared on an earlier row (the first occurrence is not a repeat)."""
@@ -57,14 +45,6 @@ class ColumnValuesWithinDates(ColumnMapMetricProvider):
         return ~dates_outside(column, min_value, max_value)
 
 
-class ColumnValuesValidResidentId(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.valid_resident_id"
-
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
-        return valid_resident_ids(column)
-
-
 class ColumnValuesFirstOccurrence(ColumnMapMetricProvider):
     condition_metric_name = "column_values.first_occurrence"
 
@@ -73,11 +53,14 @@ class ColumnValuesFirstOccurrence(ColumnMapMetricProvider):
         return ~later_repeats(column)
 
 
-class ExpectColumnValuesToBeValidResidentId(ColumnMapExpectation):
-    """身份证号码有效: 18位, 校验位正确 (stdnum.cn.ric), 出生日期真实, 地址码存在或曾经存在."""
+class ExpectColumnValuesToBeValidResidentId(gxe.ExpectColumnValuesToBeNull):
+    """身份证号码有效: 18位, 校验位正确 (stdnum.cn.ric), 出生日期真实, 地址码存在或曾经存在.
 
-    map_metric = "column_values.valid_resident_id"
-    success_keys = ("mostly",)
+    Staging has already decided every number (``<column>_valid``); the gate does not decide again. It reads
+    ``<column>__invalid`` (:func:`jingzhun.quality.gate.validation_frame`): the number where staging found it
+    invalid (an empty one as empty text), missing where valid, so every row counts and the unexpected values
+    are the invalid numbers."""
+
     description: str = "身份证号码有效 (valid resident identity number: check digit, birth date, address code)"
 
 

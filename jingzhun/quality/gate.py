@@ -29,7 +29,8 @@ import jingzhun.quality.custom as cx  # registers the custom metrics before any 
 from jingzhun.contract import SOURCES
 from jingzhun.policy import Policy
 from jingzhun.privacy import mask_cell, mask_id_shaped
-from jingzhun.quality.suites import FILE_AGE, ONE_ROW_PER_PERSON, Tonight, given, person_key, suite_for
+from jingzhun.quality.suites import (FILE_AGE, ONE_ROW_PER_PERSON, Tonight, given, invalid_ids, person_key,
+                                     suite_for)
 from jingzhun.staging import CHECK_MARK
 
 RESULT_COLUMNS = ["source", "expectation", "column", "description", "severity", "quarantined_by", "success",
@@ -57,6 +58,9 @@ def validation_frame(checked: pd.DataFrame, source: str, file_ages: dict[str, fl
     for col in spec.columns:
         if col.required and col.kind != "id" and col.name in checked.columns:
             extra[given(col.name)] = _given(checked, col.name, col.kind)
+        if col.kind == "id" and col.name in checked.columns:  # staging's verdict, not decided again
+            extra[invalid_ids(col.name)] = checked[col.name].fillna("").astype("str").where(
+                ~checked[f"{col.name}_valid"].astype("bool"))
     key = person_key(source)
     if key:
         parts = [checked[c].astype("str") for c in ONE_ROW_PER_PERSON[source]]

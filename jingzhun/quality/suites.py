@@ -40,6 +40,11 @@ def person_key(source: str) -> str | None:
     return f"{ONE_ROW_PER_PERSON[source][-1]}{CHECK_MARK}person" if source in ONE_ROW_PER_PERSON else None
 
 
+def invalid_ids(column: str) -> str:
+    """The helper column holding the identity numbers staging found invalid (missing where valid)."""
+    return f"{column}{CHECK_MARK}invalid"
+
+
 def given(column: str) -> str:
     """The helper column that is empty exactly where a required value was left empty."""
     return f"{column}{CHECK_MARK}given"
@@ -99,7 +104,7 @@ def _column_expectations(source: Source, col: Column, columns: set[str], policy:
     out: list[Expectation] = []
     if col.kind == "id":
         out.append(cx.ExpectColumnValuesToBeValidResidentId(
-            column=col.name, mostly=1 - policy.max_invalid_id_share, meta=_meta("source", "staging"),
+            column=invalid_ids(col.name), mostly=1 - policy.max_invalid_id_share, meta=_meta("source", "staging"),
             description=f"{_header(col)}列: 无效身份证号不超过 {policy.max_invalid_id_share:.0%}"))
     elif col.required:
         out.append(cx.ExpectRequiredValuesPresent(column=given(col.name), meta=_meta("row", "staging"),
