@@ -27,6 +27,7 @@ from jingzhun.contract import SOURCES, Source
 from jingzhun.evidence import _literal, _q, flags_sql
 from jingzhun.normalise import ID_PROBLEM_WORDS
 from jingzhun.policy import Policy
+from jingzhun.staging import DERIVED
 
 FLAG_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
                 "evidence", "evidence_text"]
@@ -37,7 +38,7 @@ MARTS = MODELS / "marts"
 # Column types of a staged source by contract kind (what a source that did not arrive, or an optional column
 # not sent, reads as: empty, typed).
 _KIND_TYPES = {"date": "TIMESTAMP", "money": "DOUBLE", "number": "DOUBLE", "year": "BIGINT"}
-STAGED_EXTRAS = {"poverty_register": {"unexited": "BOOLEAN"}, "vehicles": {"vehicle_class": "VARCHAR"}}
+_DERIVED_TYPES = {"flag": "BOOLEAN", "code": "VARCHAR"}  # staging.DERIVED's kinds
 
 
 def staged_types(source: Source) -> dict[str, str]:
@@ -50,7 +51,7 @@ def staged_types(source: Source) -> dict[str, str]:
             out[f"{c.name}_valid"], out[f"{c.name}_problem"] = "BOOLEAN", "VARCHAR"
         if c.kind == "name":
             out[f"{c.name}_norm"] = "VARCHAR"
-    return {**out, **STAGED_EXTRAS.get(source.name, {})}
+    return {**out, **{name: _DERIVED_TYPES[kind] for name, kind in DERIVED.get(source.name, {}).items()}}
 
 
 def model_order(models: Mapping[str, str]) -> list[str]:

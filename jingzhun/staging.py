@@ -23,6 +23,10 @@ _PARSERS = {"date": nz.parse_dates, "money": nz.parse_money, "year": nz.parse_ye
             "number": nz.parse_numbers, "code12": nz.parse_code12}
 
 
+# Columns staging adds to what the contract lists (the warehouse stores them, the rules read them): name -> kind
+# (flag: true/false; code: a short code).
+DERIVED: dict[str, dict[str, str]] = {"poverty_register": {"unexited": "flag"}, "vehicles": {"vehicle_class": "code"}}
+
 CHECK_MARK = "__"   # columns named ``<column>__<what>`` exist for the quality gate only and are never loaded
 
 

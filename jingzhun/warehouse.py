@@ -33,8 +33,9 @@ from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer,
 from sqlalchemy.engine import make_url
 
 from jingzhun.contract import SOURCES, Source
-from jingzhun.privacy import Refused, SafeError
 from jingzhun.evidence import digest_body
+from jingzhun.privacy import Refused, SafeError
+from jingzhun.staging import DERIVED
 
 metadata = MetaData()
 
@@ -173,7 +174,7 @@ FLAG_EXPORT_COLUMNS = ["rule_code", "direction", "household_id", "hukou_househol
 
 _KIND_TYPES = {"id": String(32), "name": Text, "text": Text, "vocab": String(32), "code12": String(12),
                "date": Date, "money": Float, "number": Float, "year": Integer}
-_DERIVED = {"poverty_register": [Column("unexited", Boolean)], "vehicles": [Column("vehicle_class", String(8))]}
+_DERIVED_TYPES = {"flag": Boolean, "code": lambda: String(8)}  # staging.DERIVED's kinds
 
 
 def staging_table_name(source: str) -> str:
@@ -188,7 +189,7 @@ def _staging_table(source: Source) -> Table:
             cols += [Column(f"{c.name}_valid", Boolean), Column(f"{c.name}_problem", String(16))]
         if c.kind == "name":
             cols.append(Column(f"{c.name}_norm", Text))
-    cols += [Column(c.name, c.type) for c in _DERIVED.get(source.name, [])]
+    cols += [Column(name, _DERIVED_TYPES[kind]()) for name, kind in DERIVED.get(source.name, {}).items()]
     return Table(staging_table_name(source.name), metadata, *cols)
 
 
