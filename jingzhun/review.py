@@ -145,9 +145,8 @@ def _print_setup(ws, villages: list[str], title: str = "") -> None:
     ws.oddFooter.center.text = "第 &P 页,共 &N 页"   # one sheet: no sheet name
     if title:
         ws.oddHeader.center.text = title
-    for i in range(1, len(villages)):
-        if villages[i] != villages[i - 1]:
-            ws.row_breaks.append(Break(id=i + 1))   # after sheet row i + 1 (row 1 is the header)
+    # after sheet row i + 1 (row 1 is the header); set at once: RowBreak.append copies every break so far
+    ws.row_breaks.brk = [Break(id=i + 1) for i in range(1, len(villages)) if villages[i] != villages[i - 1]]
 
 
 def latest_reviews(warehouse_db: Engine | Connection) -> pd.DataFrame:
