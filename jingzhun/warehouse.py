@@ -355,16 +355,25 @@ def _adbc(engine: Engine):
 
 def write_registers(engine: Engine, run_id: str, registers: dict[str, str | Path | pd.DataFrame]) -> dict[str, int]:
     """Write (of write-audit-publish): each register's Parquet file into its load table through ADBC bulk ingest
-    (COPY BINARY on PostgreSQL), outside the publish transaction; :func:`publish` moves them into the published
-    tables inside it. Returns the rows written per source."""
+    (COPY BINARY on PostgreSQL), outside the publish transaction; :func:`publish` publishes them inside it. On
+    SQLite the load table is made exactly like the published one (its own DDL), so that publishing is a rename.
+    Returns the rows written per source."""
+    sqlite = engine.dialect.name == "sqlite"
+    for source in registers if sqlite else ():
+        load = Table(load_table_name(run_id, source), MetaData(), *(c._copy() for c in staging_tables[source].columns))
+        with engine.begin() as conn:
+            load.drop(conn, checkfirst=True)
+            load.create(conn)
     written = {}
     with _adbc(engine) as conn:
         cur = conn.cursor()
         for source, parquet in registers.items():
             name = load_table_name(run_id, source)
-            cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+            if not sqlite:
+                cur.execute(f'DROP TABLE IF EXISTS "{name}"')
             written[source] = cur.adbc_ingest(name, _stored_batches(parquet, staging_tables[source], run_id,
-                                                                   engine.dialect.name), mode="create")
+                                                                   engine.dialect.name),
+                                              mode="append" if sqlite else "create")
         conn.commit()
     return written
 
@@ -380,14 +389,23 @@ def drop_load_tables(engine: Engine, run_id: str | None = None) -> None:
 
 def _publish_register(conn, run_id: str, source: str, expected: int) -> None:
     """Publish (of write-audit-publish): the register's load table replaces its published rows, in the caller's
-    transaction, checked against what was written."""
+    transaction, checked against what was written. On SQLite the load table takes the published table's place
+    (dropped and renamed: no copy); on PostgreSQL its rows are copied in, so that the table and what was granted
+    on it stay."""
     table, name = staging_tables[source], load_table_name(run_id, source)
-    cols = ", ".join(f'"{c}"' for c in sa_inspect(conn).get_columns(name) for c in [c["name"]])
-    conn.execute(delete(table))
-    moved = conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{name}"').rowcount
+    if conn.dialect.name == "sqlite":
+        moved = conn.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar()
+    else:
+        cols = ", ".join(f'"{c["name"]}"' for c in sa_inspect(conn).get_columns(name))
+        conn.execute(delete(table))
+        moved = conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{name}"').rowcount
     if moved != expected:
         raise AuditError(f"{source}: {moved} rows published, {expected} written")
-    conn.exec_driver_sql(f'DROP TABLE "{name}"')
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f'DROP TABLE "{table.name}"')
+        conn.exec_driver_sql(f'ALTER TABLE "{name}" RENAME TO "{table.name}"')
+    else:
+        conn.exec_driver_sql(f'DROP TABLE "{name}"')
 
 
 # COPY's NULL marker: a control character, which staging removes from every text value and JSON escapes, so

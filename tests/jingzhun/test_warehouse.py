@@ -79,6 +79,8 @@ def test_a_register_is_published_from_its_parquet_file_value_for_value(warehouse
     assert [None if pd.isna(v) else float(v) for v in back["income_per_capita"]] == [3000.5, None, 0.0]
     assert back["run_id"].eq("r1").all() and back["_row"].tolist() == [2, 3, 2]
     assert not [t for t in tables if t.startswith("_load_")]
+    with engine.connect() as conn:   # the published table is still exactly the migrated one (SQLite swaps it in)
+        assert compare_metadata(MigrationContext.configure(conn), warehouse.metadata) == []
 
 
 def test_a_run_that_fails_leaves_no_load_table_and_the_last_register(warehouse_url, tmp_path):
