@@ -8,6 +8,7 @@ an evidence field naming no column, or a rule without its model is refused with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Literal
 
 import yaml
 
-from jingzhun.contract import SOURCES
+from jingzhun.contract import SOURCES, Source
 from jingzhun.privacy import SafeError
 
 Grain = Literal["household", "person", "hukou_household"]
@@ -66,7 +67,7 @@ class Catalogue:
         return rule.model_path(part).read_text(encoding="utf-8")
 
 
-def _rule(code: str, entry: dict, folder: Path, where: str) -> Rule:
+def _rule(code: str, entry: dict, folder: Path, where: str, sources: Mapping[str, Source]) -> Rule:
     def need(key: str):
         if key not in entry:
             raise CatalogueError(f"{where}: rule {code}: missing field {key!r}")
@@ -82,12 +83,12 @@ def _rule(code: str, entry: dict, folder: Path, where: str) -> Rule:
         raise CatalogueError(f"{where}: rule {code}: unknown direction {direction!r} (one of {', '.join(DIRECTIONS)})")
     needs = tuple(dict.fromkeys(need("needs")))
     for s in needs:
-        if s not in SOURCES:
+        if s not in sources:
             raise CatalogueError(f"{where}: rule {code}: unknown source {s!r} in needs")
     columns = []
     for text in entry.get("columns") or ():
         source, _, column = str(text).partition(".")
-        if source not in SOURCES or column not in {c.name for c in SOURCES[source].columns}:
+        if source not in sources or column not in {c.name for c in sources[source].columns}:
             raise CatalogueError(f"{where}: rule {code}: unknown column {text!r} in columns")
         columns.append((source, column))
     parts = []
@@ -96,7 +97,7 @@ def _rule(code: str, entry: dict, folder: Path, where: str) -> Rule:
         if bad or not {"source", "fields", "sentence"} <= set(p):
             raise CatalogueError(f"{where}: rule {code}: evidence {i + 1} needs source, fields and sentence"
                                  + (f" (unknown: {', '.join(sorted(bad))})" if bad else ""))
-        if p["source"] not in SOURCES:
+        if p["source"] not in sources:
             raise CatalogueError(f"{where}: rule {code}: unknown source {p['source']!r} in evidence")
         parts.append(EvidencePart(p["source"], {str(k): str(v) for k, v in p["fields"].items()}, str(p["sentence"]),
                                   str(p.get("part", ""))))
@@ -107,8 +108,9 @@ def _rule(code: str, entry: dict, folder: Path, where: str) -> Rule:
     return rule
 
 
-def read_catalogue(path: Path) -> Catalogue:
-    """The catalogue of a YAML file (rules under ``rules:``), checked; models in ``rules/`` beside it."""
+def read_catalogue(path: Path, sources: Mapping[str, Source] = SOURCES) -> Catalogue:
+    """The catalogue of a YAML file (rules under ``rules:``), checked against ``sources`` (the contract; a
+    deployment's sources added when its own catalogue is read); models in ``rules/`` beside it."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -116,7 +118,7 @@ def read_catalogue(path: Path) -> Catalogue:
     rules = data.get("rules")
     if not isinstance(rules, dict):
         raise CatalogueError(f"{path.name}: no 'rules:' mapping")
-    return Catalogue({str(code): _rule(str(code), entry or {}, path.parent / "rules", path.name)
+    return Catalogue({str(code): _rule(str(code), entry or {}, path.parent / "rules", path.name, sources)
                       for code, entry in rules.items()})
 
 

@@ -75,11 +75,10 @@ def read_deployment(path: str | Path) -> Deployment:
         rules = path.parent / str(data["rules"])
         if not rules.is_file():
             raise DeploymentError(f"{where}: rules: no catalogue file {data['rules']!r} beside it")
-        with _contract_with(sources):  # its rules may read the sources it adds
-            try:
-                catalogue = read_catalogue(rules)
-            except CatalogueError as exc:
-                raise DeploymentError(f"{where}: rules: {exc}") from None
+        try:  # its rules may read the sources it adds
+            catalogue = read_catalogue(rules, {**SHIPPED, **sources})
+        except CatalogueError as exc:
+            raise DeploymentError(f"{where}: rules: {exc}") from None
     return Deployment(path.resolve(), sources, departments, catalogue)
 
 
@@ -161,23 +160,7 @@ def _column(entry: dict, at: str) -> Column:
     return Column(name, _texts(entry.get("aliases"), f"{at}.aliases"), required, kind, None, max_chars, vocabulary)
 
 
-class _contract_with:
-    """The contract with ``sources`` while a catalogue is checked against it, as it was afterwards."""
-
-    def __init__(self, sources: dict[str, Source]) -> None:
-        self.sources = sources
-
-    def __enter__(self) -> None:
-        self.saved = dict(SOURCES)
-        SOURCES.update(self.sources)
-
-    def __exit__(self, *exc) -> None:
-        SOURCES.clear()
-        SOURCES.update(self.saved)
-
-
-_INSTALLED: list[Path] = []
-_INSTALLED_DEPLOYMENT: list[Deployment] = []
+_INSTALLED: list[Deployment] = []  # the deployment this process runs (at most one)
 _BEFORE: dict = {}   # what install changed, as it was (uninstall restores it)
 
 
@@ -186,9 +169,10 @@ def install(deployment: Deployment) -> None:
     table each), its rules to the catalogue. The same file again is a no-op; a second, different file is refused
     (one deployment per process)."""
     if _INSTALLED:
-        if _INSTALLED[0] == deployment.path:
+        if _INSTALLED[0].path == deployment.path:
             return
-        raise DeploymentError(f"{deployment.path.name}: this process already runs deployment {_INSTALLED[0].name}")
+        raise DeploymentError(f"{deployment.path.name}: this process already runs deployment "
+                              f"{_INSTALLED[0].path.name}")
     from jingzhun import warehouse
     from jingzhun.staging import STAGING, generic_staging
 
@@ -201,8 +185,7 @@ def install(deployment: Deployment) -> None:
         warehouse.add_source_table(source)
     if deployment.catalogue is not None:
         RULES.update(deployment.catalogue.rules)
-    _INSTALLED.append(deployment.path)
-    _INSTALLED_DEPLOYMENT.append(deployment)
+    _INSTALLED.append(deployment)
 
 
 def uninstall() -> None:
@@ -218,7 +201,6 @@ def uninstall() -> None:
         mapping.update(saved)
     warehouse.remove_source_tables()
     _INSTALLED.clear()
-    _INSTALLED_DEPLOYMENT.clear()
 
 
 def install_file(path: str | Path | None = None) -> Deployment | None:
@@ -226,8 +208,8 @@ def install_file(path: str | Path | None = None) -> Deployment | None:
     path = path or os.environ.get(ENVIRONMENT)
     if not path:
         return None
-    if _INSTALLED and _INSTALLED[0] == Path(path).resolve():
-        return _INSTALLED_DEPLOYMENT[0]
+    if _INSTALLED and _INSTALLED[0].path == Path(path).resolve():
+        return _INSTALLED[0]
     deployment = read_deployment(path)
     install(deployment)
     return deployment

@@ -55,7 +55,7 @@ def staged_types(source: Source) -> dict[str, str]:
 
 
 def model_order(models: Mapping[str, str]) -> list[str]:
-    """Intermediate models in an order where each comes after those it reads (read from their SQL)."""
+    """Models in an order where each comes after those it reads (read from their SQL)."""
     graph = {name: {t for t in tables_read(sql) if t in models and t != name} for name, sql in models.items()}
     return list(graphlib.TopologicalSorter(graph).static_order())
 
@@ -118,6 +118,8 @@ class Engine:
         config["preserve_insertion_order"] = False
         self.con = duckdb.connect(database, config=config)
         self._frames: dict[str, pa.Table] = {}
+        self._built: set[Path] = set()
+        self.arrived = {name: self._columns_sent(name) for name in SOURCES}
         self._sources()
         self._policy()
         return self
@@ -131,8 +133,8 @@ class Engine:
         self._frames[name] = table  # kept alive while the connection scans it
         self.con.register(name, table)
 
-    def columns(self, source: str) -> list[str]:
-        """The columns tonight's ``source`` arrived with (empty when it did not arrive)."""
+    def _columns_sent(self, source: str) -> list[str]:
+        """The columns tonight's ``source`` arrived with (empty when it did not arrive): read once, :attr:`arrived`."""
         value = self.tables.get(source)
         if value is None:
             return []
@@ -150,7 +152,7 @@ class Engine:
                 cols = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in types.items())
                 self.con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols}, CAST(NULL AS BIGINT) AS _ord WHERE FALSE")
                 continue
-            present = set(self.columns(name))
+            present = set(self.arrived[name])
             if isinstance(value, pd.DataFrame):
                 self._register(f"{name}__sent", value.assign(_ord=range(len(value))))
                 scan = f"{_q(name + '__sent')}"
@@ -184,24 +186,24 @@ class Engine:
     def types(self, relation: str) -> dict[str, str]:
         return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
 
-    def build_intermediate(self) -> None:
-        """Every intermediate model (once), each a table (out of core beyond the memory limit)."""
-        if getattr(self, "_built", False):
+    def build(self, folder: Path) -> None:
+        """Every model of ``folder`` (once), each a table (out of core beyond the memory limit), after those it
+        reads."""
+        if folder in self._built:
             return
-        self._built = True
-        models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(INTERMEDIATE.glob("*.sql"))}
+        self._built.add(folder)
+        models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.sql"))}
         for name in model_order(models):
             self.con.execute(f"CREATE TEMP TABLE {_q(name)} AS {models[name]}")
 
     def flags(self, unavailable: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
         """Every rule that can be evaluated tonight: its flags (one row per flag), and the others' reasons."""
-        columns = {s: self.columns(s) for s in SOURCES}
         skipped = {code: reason for code, rule in self.catalogue.rules.items()
-                   if (reason := not_evaluated_reason(rule, columns, unavailable))}
+                   if (reason := not_evaluated_reason(rule, self.arrived, unavailable))}
         evaluable = [rule for code, rule in self.catalogue.rules.items() if code not in skipped]
         if not evaluable:
             return pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS}), skipped
-        self.build_intermediate()
+        self.build(INTERMEDIATE)
         union = " UNION ALL ".join(f"SELECT * FROM {self.run_rule(rule)}" for rule in evaluable)
         ordered = f"SELECT * FROM ({union}) AS f ORDER BY rule_code, household_id, hukou_household_id, id_number"
         return _keys_as_text(self.con.sql(ordered).to_arrow_table().to_pandas()), skipped
@@ -210,10 +212,8 @@ class Engine:
         """One row per village of the register (``mart_village_indicators``) with the share of its register
         households flagged in each direction of the catalogue (additions are counted as families)."""
         self._register("flags", raised)
-        models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(MARTS.glob("*.sql"))}
-        self.build_intermediate()
-        for name in model_order(models):
-            self.con.execute(f"CREATE TEMP TABLE {_q(name)} AS {models[name]}")
+        self.build(INTERMEDIATE)
+        self.build(MARTS)
         villages = self.con.sql("SELECT * FROM mart_village_indicators ORDER BY village_code").to_arrow_table().to_pandas()
         shares = self.con.sql("SELECT * FROM mart_village_direction_shares").to_arrow_table().to_pandas()
         wide = shares.pivot(index="village_code", columns="direction", values="share")

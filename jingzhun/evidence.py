@@ -20,8 +20,7 @@ from jingzhun.catalogue import GRAIN_KEYS, EvidencePart, Rule
 
 
 def text_sql(column: str, sql_type: str) -> str:
-    """A value as evidence text: dates YYYY-MM-DD, whole numbers without
-    decimals, missing as empty."""
+    """A value as evidence text: dates YYYY-MM-DD, whole numbers without decimals, missing as empty."""
     c = _q(column)
     t = sql_type.upper()
     if t.startswith(("TIMESTAMP", "DATE")):
