@@ -164,6 +164,7 @@ def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     shaped = s.str.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
     dates = pd.to_datetime(s.where(shaped, None), format="%Y-%m-%d", errors="coerce")
     dates = dates.where(dates.dt.year >= 1)  # year 0 parses, but no database (nor Python) can store it
+    dates = dates.astype("datetime64[us]")  # one unit whatever the values (pandas infers it from them otherwise)
     return dates, s.ne("") & dates.isna()
 
 

@@ -9,10 +9,16 @@ every data row the department sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from jingzhun import normalise as nz
 from jingzhun.contract import SOURCES, Column, Source
@@ -219,3 +225,108 @@ STAGING: dict[str, Callable[[pd.DataFrame, Policy], Staged]] = {
     "illness": stg_health__illness,
     "cadres": stg_organisation__cadres,
 }
+
+
+# ---------------------------------------------------------------- a register a batch at a time
+
+@dataclass(frozen=True)
+class StagedFile:
+    """What staging one source's file gave: the rows read, the rows it quarantined (one row per rejected source
+    row, :data:`QUARANTINE_COLUMNS`) and per column the values cleaned of control characters."""
+
+    rows_read: int
+    quarantine: pd.DataFrame
+    cleaned: dict[str, int]
+
+
+def stage_file(raw_path: str | Path, name: str, policy: Policy, checked_path: str | Path) -> StagedFile:
+    """Stage one source's raw rows (Parquet, text) into ``checked_path``, ``policy.engine.batch_rows`` rows at a time.
+
+    Grain of the file written: one row per data row sent, as :attr:`Staged.checked` (the ``__cleaned`` marks
+    counted, not kept). Staging has no joins: a row's outcome never depends on another row, so the batches give
+    exactly what the whole register would, while only one batch's text and its intermediates are in memory.
+    """
+    stage = STAGING[name]
+    quarantined, cleaned, rows_read = [], Counter(), 0
+    with _CheckedWriter(Path(checked_path), name) as writer:
+        for raw in _raw_batches(Path(raw_path), policy.engine.batch_rows):
+            staged = stage(raw, policy)
+            rows_read += len(raw)
+            quarantined.append(staged.quarantine)
+            cleaned.update(staged.cleaned)
+            writer.write(staged.checked)
+    quarantine = pd.concat(quarantined, ignore_index=True) if len(quarantined) > 1 else quarantined[0]
+    return StagedFile(rows_read, quarantine, {c: n for c, n in cleaned.items() if n})
+
+
+def _raw_batches(raw_path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """The raw text rows of one source, ``batch_rows`` at a time (one empty frame when nothing was sent)."""
+    file = pq.ParquetFile(raw_path)
+    yielded = False
+    for batch in file.iter_batches(batch_size=batch_rows):
+        yielded = True
+        yield _raw_frame(batch.to_pandas())
+    if not yielded:
+        yield _raw_frame(file.schema_arrow.empty_table().to_pandas())
+
+
+def _raw_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    raw["_row"] = raw["_row"].astype("int64")
+    return raw
+
+
+class _CheckedWriter:
+    """Writes the checked batches of one source to one Parquet file, every batch with the first one's columns
+    and types (a column missing from every row of a batch reads as text, never as Arrow's null type)."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        self.path, self.source, self.writer = path, source, None
+
+    def write(self, checked: pd.DataFrame) -> None:
+        kept = checked.drop(columns=[c for c in checked.columns if c.endswith(f"{CHECK_MARK}cleaned")])
+        table = pa.Table.from_pandas(kept, preserve_index=False)
+        if self.writer is None:
+            schema = pa.schema([f.with_type(pa.large_string()) if pa.types.is_null(f.type) else f for f in table.schema],
+                               metadata=table.schema.metadata)
+            self.writer = pq.ParquetWriter(self.path, schema)
+        names = self.writer.schema.names
+        if sorted(table.column_names) != sorted(names):  # a staging function that is not one shape for every row
+            raise RuntimeError(f"staging of {self.source} gave different columns for different batches")
+        self.writer.write_table(table.select(names).cast(self.writer.schema))
+
+    def __enter__(self) -> _CheckedWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def write_usable_rows(checked_path: str | Path, rejected: np.ndarray, rows_path: str | Path, batch_rows: int) -> int:
+    """Write the usable rows of a checked file to ``rows_path``, a batch at a time, and say how many: those staging
+    gave no reason and ``rejected`` (one boolean per checked row: the quality gate's quarantine) does not hold,
+    with only the columns the warehouse keeps (as :func:`usable_rows`)."""
+    file = pq.ParquetFile(checked_path)
+    keep = [n for n in file.schema_arrow.names if CHECK_MARK not in n and n != "_reason"]
+    offset = written = 0
+    with pq.ParquetWriter(rows_path, pa.schema([file.schema_arrow.field(n) for n in keep],
+                                               metadata=file.schema_arrow.metadata)) as writer:
+        for batch in file.iter_batches(batch_size=batch_rows):
+            usable = pc.and_(pc.equal(batch["_reason"], ""), pa.array(~rejected[offset:offset + batch.num_rows]))
+            offset += batch.num_rows
+            kept = batch.filter(usable).select(keep)
+            written += kept.num_rows
+            writer.write_batch(kept)
+    return written
+
+
+def raw_rows_at(raw_path: str | Path, positions: np.ndarray, batch_rows: int) -> pd.DataFrame:
+    """The raw rows at ``positions`` (increasing places in the raw file), indexed by those places; read a batch
+    at a time, so only the rows asked for are held."""
+    file, parts, offset = pq.ParquetFile(raw_path), [], 0
+    for batch in file.iter_batches(batch_size=batch_rows):
+        lo, hi = np.searchsorted(positions, [offset, offset + batch.num_rows])
+        if hi > lo:
+            parts.append(batch.take(pa.array(positions[lo:hi] - offset)).to_pandas().set_axis(positions[lo:hi]))
+        offset += batch.num_rows
+    return pd.concat(parts) if parts else file.schema_arrow.empty_table().to_pandas()

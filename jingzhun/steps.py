@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.states import Completed, State
@@ -27,12 +28,12 @@ from jingzhun.engine import FLAG_COLUMNS, Engine
 from jingzhun.landing import DatabaseSource
 from jingzhun.policy import load_policy
 from jingzhun.privacy import contained, describe
-from jingzhun.quality.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
+from jingzhun.quality.gate import RESULT_COLUMNS, build_data_docs, columns_read, run_gate, unreadable_source
 from jingzhun.quality.suites import Tonight
 from jingzhun.quality_report import write_validation_workbook
 from jingzhun.readers import read_source
 from jingzhun.review import write_review_workbook
-from jingzhun.staging import QUARANTINE_COLUMNS, STAGING, quarantine_rows, usable_rows
+from jingzhun.staging import QUARANTINE_COLUMNS, quarantine_rows, raw_rows_at, stage_file, write_usable_rows
 from jingzhun.warehouse import Scope
 
 
@@ -209,22 +210,18 @@ def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> Stag
     if extracted.status != "loaded":
         return StagedSource(extracted.source, extracted.status, message=extracted.message)
     started = time.perf_counter()
-    raw = pd.read_parquet(extracted.raw_path)
-    raw["_row"] = raw["_row"].astype("int64")
-    staged = STAGING[extracted.source](raw, load_policy(config))
+    out = Path(run_dir) / "staged"
+    out.mkdir(parents=True, exist_ok=True)
+    checked_path, q_path = out / f"{extracted.source}.checked.parquet", out / f"{extracted.source}.quarantine.parquet"
+    staged = stage_file(extracted.raw_path, extracted.source, load_policy(config), checked_path)
     not_data = pd.read_parquet(extracted.not_data_path)
     skipped = pd.DataFrame({"source": extracted.source, "file": not_data.get("_file", pd.Series(dtype="str")),
                             "row": not_data.get("_row", pd.Series(dtype="str")).astype("int64"),
                             "reason": not_data.get("_reason", pd.Series(dtype="str")), "raw": ""},
                            columns=QUARANTINE_COLUMNS)
-    quarantined = pd.concat([staged.quarantine, skipped], ignore_index=True)
-    out = Path(run_dir) / "staged"
-    out.mkdir(parents=True, exist_ok=True)
-    checked_path, q_path = out / f"{extracted.source}.checked.parquet", out / f"{extracted.source}.quarantine.parquet"
-    staged.checked.to_parquet(checked_path, index=False)
-    quarantined.to_parquet(q_path, index=False)
+    pd.concat([staged.quarantine, skipped], ignore_index=True).to_parquet(q_path, index=False)
     return StagedSource(extracted.source, "loaded", checked_path=str(checked_path), quarantine_path=str(q_path),
-                        rows_read=len(raw), rows_quarantined=len(staged.quarantine),
+                        rows_read=staged.rows_read, rows_quarantined=len(staged.quarantine),
                         seconds=time.perf_counter() - started, cleaned=staged.cleaned)
 
 
@@ -241,25 +238,24 @@ def validate_source(staged: StagedSource, extracted: Extracted, config: str | No
         unreadable_source(staged.source, extracted.files).to_parquet(results_path, index=False)
         return replace(staged, results_path=str(results_path))
     started = time.perf_counter()
-    checked = pd.read_parquet(staged.checked_path)
-    outcome = run_gate(checked, staged.source, file_ages(extracted.files, tonight.as_of), load_policy(config),
-                       tonight, Path(run_dir), run_name=Path(run_dir).name)
+    policy = load_policy(config)
+    read = columns_read(pq.read_schema(staged.checked_path).names, staged.source, policy, tonight)
+    outcome = run_gate(pd.read_parquet(staged.checked_path, columns=read), staged.source,
+                       file_ages(extracted.files, tonight.as_of), policy, tonight, Path(run_dir),
+                       run_name=Path(run_dir).name)
     outcome.results.to_parquet(results_path, index=False)
-    gated = outcome.reasons.ne("")
-    quarantined = pd.read_parquet(staged.quarantine_path)
+    gated = outcome.reasons.ne("").to_numpy()
     if gated.any():
-        raw = pd.read_parquet(extracted.raw_path).iloc[gated[gated].index]
-        quarantined = pd.concat([quarantined, quarantine_rows(raw, staged.source, outcome.reasons[gated])],
-                                ignore_index=True)
+        raw = raw_rows_at(extracted.raw_path, gated.nonzero()[0], policy.engine.batch_rows)
+        quarantined = pd.concat([pd.read_parquet(staged.quarantine_path),
+                                 quarantine_rows(raw, staged.source, outcome.reasons[gated])], ignore_index=True)
         quarantined.to_parquet(staged.quarantine_path, index=False)
-        checked["_reason"] = checked["_reason"].mask(gated, outcome.reasons)
-    rows = usable_rows(checked)
     rows_path = out / f"{staged.source}.parquet"
-    rows.to_parquet(rows_path, index=False)
+    rows_valid = write_usable_rows(staged.checked_path, gated, rows_path, policy.engine.batch_rows)
     status = "blocked" if outcome.blocked_because else "loaded"
     message = "质量检查未通过 (failed the quality gate): " + "; ".join(outcome.blocked_because) if outcome.blocked_because else ""
     return replace(staged, status=status, rows_path=str(rows_path), results_path=str(results_path),
-                   rows_valid=len(rows), rows_quarantined=int(staged.rows_quarantined + gated.sum()), message=message,
+                   rows_valid=rows_valid, rows_quarantined=int(staged.rows_quarantined + gated.sum()), message=message,
                    seconds=staged.seconds + time.perf_counter() - started)
 
 

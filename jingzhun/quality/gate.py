@@ -76,6 +76,30 @@ def validation_frame(checked: pd.DataFrame, source: str, file_ages: dict[str, fl
     return checked.assign(**extra)
 
 
+def columns_read(names: list[str], source: str, policy: Policy, tonight: Tonight) -> list[str]:
+    """Of a checked file holding ``names``, the columns the gate reads: those of the suite's expectations and
+    those :func:`validation_frame` computes its helper columns from. The rest of a register is never read."""
+    spec, present = SOURCES[source], set(names)
+    read, helpers = {"_file", "_row", "_reason"}, {FILE_AGE}
+    for col in spec.columns:
+        if col.name not in present:
+            continue
+        if col.required and col.kind != "id":
+            helpers.add(given(col.name))
+            read |= {col.name, f"{col.name}{CHECK_MARK}code", f"{col.name}{CHECK_MARK}unreadable"}
+        if col.kind == "id":
+            helpers.add(invalid_ids(col.name))
+            read |= {col.name, f"{col.name}_valid"}
+    key = person_key(source)
+    if key:
+        helpers.add(key)
+        read |= {*ONE_ROW_PER_PERSON[source], f"{ONE_ROW_PER_PERSON[source][-1]}_valid"}
+    suite = suite_for(source, present | helpers, policy, tonight)
+    columns = {e.column for e in suite.expectations if getattr(e, "column", None)}
+    read |= columns | {c.split(CHECK_MARK)[0] for c in columns}  # a column's checks exist when the column does
+    return [n for n in names if n in read]
+
+
 def _given(checked: pd.DataFrame, column: str, kind: str) -> pd.Series:
     """"1" where the department filled the column in (even with a value that could not be read), else missing."""
     if kind == "vocab":
