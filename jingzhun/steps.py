@@ -7,6 +7,9 @@ A source whose task fails is recorded as failed and the others go on.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import shutil
 import time
 from collections import Counter
@@ -16,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
@@ -49,6 +53,7 @@ class Stopwatch:
         try:
             yield
         finally:
+            release_memory()
             self.windows[phase] = (start, time.time())
 
     def seconds(self) -> dict[str, float]:
@@ -56,6 +61,18 @@ class Stopwatch:
         if self.windows:
             out["total"] = round(max(e for _, e in self.windows.values()) - min(s for s, _ in self.windows.values()), 3)
         return out
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def release_memory() -> None:
+    """Give back to the system what a stage freed: glibc and Arrow's allocator keep freed memory for reuse, so
+    without this the next stage (the matching engine's own memory above all) starts on top of the last one's peak."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    if hasattr(_LIBC, "malloc_trim"):  # glibc; other C libraries return memory their own way
+        _LIBC.malloc_trim(0)
 
 
 STAGE_WORDS = {"read": "读取 (read)", "normalise": "规范化 (normalise)", "validate": "校验 (validate)",
