@@ -92,6 +92,8 @@ def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[p
 
 def _append(reasons: pd.Series, mask: pd.Series, text: str | pd.Series) -> pd.Series:
     """Reasons with ``text`` added (``; ``-separated) where ``mask`` holds."""
+    if not mask.any():  # the usual case, without building a column of text
+        return reasons
     return reasons.mask(mask, reasons.where(reasons.eq(""), reasons + "; ") + text)
 
 
