@@ -24,7 +24,7 @@ import sqlglot.expressions as sx
 
 from jingzhun.catalogue import DIRECTIONS, GRAIN_KEYS, Catalogue, CatalogueError, Rule, current
 from jingzhun.contract import SOURCES, Source
-from jingzhun.evidence import _literal, _q, flags_sql
+from jingzhun.evidence import flags_sql, identifier, literal
 from jingzhun.normalise import ID_PROBLEM_WORDS
 from jingzhun.policy import Policy
 from jingzhun.staging import DERIVED
@@ -149,17 +149,17 @@ class Engine:
             types = staged_types(source)
             value = self.tables.get(name)
             if value is None:
-                cols = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in types.items())
-                self.con.execute(f"CREATE VIEW {_q(name)} AS SELECT {cols}, CAST(NULL AS BIGINT) AS _ord WHERE FALSE")
+                cols = ", ".join(f"CAST(NULL AS {t}) AS {identifier(c)}" for c, t in types.items())
+                self.con.execute(f"CREATE VIEW {identifier(name)} AS SELECT {cols}, CAST(NULL AS BIGINT) AS _ord WHERE FALSE")
                 continue
             present = set(self.arrived[name])
             if isinstance(value, pd.DataFrame):
                 self._register(f"{name}__sent", value.assign(_ord=range(len(value))))
-                scan = f"{_q(name + '__sent')}"
+                scan = f"{identifier(name + '__sent')}"
             else:
-                scan = f"(SELECT *, file_row_number AS _ord FROM read_parquet({_literal(str(value))}, file_row_number = true))"
-            missing = ", ".join(f"CAST(NULL AS {t}) AS {_q(c)}" for c, t in types.items() if c not in present)
-            self.con.execute(f"CREATE VIEW {_q(name)} AS SELECT *{', ' + missing if missing else ''} FROM {scan}")
+                scan = f"(SELECT *, file_row_number AS _ord FROM read_parquet({literal(str(value))}, file_row_number = true))"
+            missing = ", ".join(f"CAST(NULL AS {t}) AS {identifier(c)}" for c, t in types.items() if c not in present)
+            self.con.execute(f"CREATE VIEW {identifier(name)} AS SELECT *{', ' + missing if missing else ''} FROM {scan}")
 
     def _policy(self) -> None:
         """The policy as tables: ``policy`` (one row: as_of, the income line of as_of and every number), and
@@ -194,7 +194,7 @@ class Engine:
         self._built.add(folder)
         models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.sql"))}
         for name in model_order(models):
-            self.con.execute(f"CREATE TEMP TABLE {_q(name)} AS {models[name]}")
+            self.con.execute(f"CREATE TEMP TABLE {identifier(name)} AS {models[name]}")
 
     def flags(self, unavailable: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
         """Every rule that can be evaluated tonight: its flags (one row per flag), and the others' reasons."""
@@ -227,11 +227,11 @@ class Engine:
         parts = []
         for part in rule.evidence:
             relation = f"rows__{rule.code}__{part.part or 'records'}"
-            self.con.execute(f"CREATE TEMP TABLE {_q(relation)} AS {self.catalogue.model_sql(rule, part)}")
-            types = self.types(_q(relation))
+            self.con.execute(f"CREATE TEMP TABLE {identifier(relation)} AS {self.catalogue.model_sql(rule, part)}")
+            types = self.types(identifier(relation))
             check_model_columns(rule, part, types)
-            parts.append((_q(relation), types))
-        table = _q(f"flags__{rule.code}")
+            parts.append((identifier(relation), types))
+        table = identifier(f"flags__{rule.code}")
         self.con.execute(f"CREATE TEMP TABLE {table} AS {flags_sql(rule, parts, f'{self.as_of:%Y-%m-%d}')}")
         return table
 

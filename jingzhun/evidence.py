@@ -21,7 +21,7 @@ from jingzhun.catalogue import GRAIN_KEYS, EvidencePart, Rule
 
 def text_sql(column: str, sql_type: str) -> str:
     """A value as evidence text: dates YYYY-MM-DD, whole numbers without decimals, missing as empty."""
-    c = _q(column)
+    c = identifier(column)
     t = sql_type.upper()
     if t.startswith(("TIMESTAMP", "DATE")):
         return f"coalesce(strftime({c}, '%Y-%m-%d'), '')"
@@ -60,9 +60,9 @@ def item_sql(part: EvidencePart, types: Mapping[str, str]) -> tuple[str, str]:
 def sentence_sql(template: str, types: Mapping[str, str]) -> str:
     """The Chinese sentence of one record: ``{column}`` fields filled, an empty value read as ``—``."""
     pieces = []
-    for literal, column in re.findall(r"([^{]*)(?:\{([^}]*)\})?", template):
-        if literal:
-            pieces.append(_literal(literal))
+    for text, column in re.findall(r"([^{]*)(?:\{([^}]*)\})?", template):
+        if text:
+            pieces.append(literal(text))
         if column:
             value = text_sql(column, types.get(column, "NULL"))
             pieces.append(f"CASE WHEN {value} = '' THEN '—' ELSE {value} END")
@@ -78,7 +78,7 @@ def flags_sql(rule: Rule, parts: list[tuple[str, Mapping[str, str]]], as_of: str
     for i, (part, (relation, types)) in enumerate(zip(rule.evidence, parts)):
         item, content = item_sql(part, types)
         village = "village_code" if rule.grain == "hukou_household" and i == 0 else "CAST(NULL AS VARCHAR)"
-        records.append(f"SELECT {', '.join(_q(k) for k in keys)}, {i} AS _part, {item} AS _item, "
+        records.append(f"SELECT {', '.join(identifier(k) for k in keys)}, {i} AS _part, {item} AS _item, "
                        f"{content} AS _content, {sentence_sql(part.sentence, types)} AS _text, "
                        f"CAST(_file AS VARCHAR) AS _f, CAST(_row AS BIGINT) AS _r, {village} AS _village "
                        f"FROM {relation}")
@@ -99,11 +99,13 @@ def flags_sql(rule: Rule, parts: list[tuple[str, Mapping[str, str]]], as_of: str
             f"f.evidence_text FROM {source}")
 
 
-def _q(name: str) -> str:
+def identifier(name: str) -> str:
+    """A name quoted for SQL (every dialect the models run on quotes with double quotes)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
+    """A text quoted as an SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
