@@ -307,12 +307,19 @@ def _split_non_data(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     blank = np.ones(len(frame), dtype=bool)
     totals = np.zeros(len(frame), dtype=bool)
     markers = "^(" + "|".join(Vocabulary().totals_markers) + ")"
+    first_chars = "[" + "".join(sorted({re.escape(m[0]) for m in Vocabulary().totals_markers})) + "]"
     for j, name in enumerate(cells):
         text = pa.array(frame[name].astype("str").fillna(""), type=pa.string())
-        blank &= pc.equal(pc.utf8_trim_whitespace(text), "").to_numpy(zero_copy_only=False)
+        still = np.flatnonzero(blank)   # only rows blank so far can still be blank: after a column or two, few
+        if len(still):
+            candidates = text if len(still) == len(text) else text.take(still)
+            blank[still] = pc.equal(pc.utf8_trim_whitespace(candidates), "").to_numpy(zero_copy_only=False)
         if j < 4:
-            squeezed = pc.replace_substring_regex(text, pattern=r"[\s\p{Z}]+", replacement="")  # full-width spaces too
-            totals |= pc.match_substring_regex(squeezed, pattern=markers).to_numpy(zero_copy_only=False)
+            # a totals marker begins with one of its characters: only cells holding one are squeezed and matched
+            maybe = np.flatnonzero(pc.match_substring_regex(text, pattern=first_chars).to_numpy(zero_copy_only=False))
+            if len(maybe):
+                squeezed = pc.replace_substring_regex(text.take(maybe), pattern=r"[\s\p{Z}]+", replacement="")
+                totals[maybe] |= pc.match_substring_regex(squeezed, pattern=markers).to_numpy(zero_copy_only=False)
     totals &= ~blank
     blank_reason, totals_reason = NOT_DATA_REASONS
     reason = pd.Series("", index=frame.index, dtype="str").mask(blank, blank_reason).mask(totals, totals_reason)
