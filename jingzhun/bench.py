@@ -158,7 +158,7 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
         "generate_seconds": round(generate_seconds, 3), "landing": str(landing),
         "floor": {"seconds": round(floor_seconds, 3), "rows": floor_rows, "readers": "python-calamine (xlsx), pyarrow (csv)"},
         "write_floor": {"seconds": round(written[0], 3), "rows": written[1],
-                        "what": "sqlite3 executemany of the normalised registers the run loads, one transaction"},
+                        "what": "ADBC bulk ingest of the normalised registers the run loads into an empty SQLite file, one transaction"},
         "best": best, "ratio_to_floor": round(best["total_seconds"] / floor_seconds, 2) if floor_seconds else None,
         "runs": runs,
     }

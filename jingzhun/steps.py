@@ -271,8 +271,11 @@ def validate_source(staged: StagedSource, extracted: Extracted, config: str | No
     rows_valid = write_usable_rows(staged.checked_path, gated, rows_path, policy.engine.batch_rows)
     status = "blocked" if outcome.blocked_because else "loaded"
     message = "质量检查未通过 (failed the quality gate): " + "; ".join(outcome.blocked_because) if outcome.blocked_because else ""
+    quarantined_here = int(gated.sum())
+    del outcome, gated
+    release_memory()  # before the next register is validated (in another thread, whose allocator keeps its own)
     return replace(staged, status=status, rows_path=str(rows_path), results_path=str(results_path),
-                   rows_valid=rows_valid, rows_quarantined=int(staged.rows_quarantined + gated.sum()), message=message,
+                   rows_valid=rows_valid, rows_quarantined=staged.rows_quarantined + quarantined_here, message=message,
                    seconds=staged.seconds + time.perf_counter() - started)
 
 
