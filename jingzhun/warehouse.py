@@ -28,8 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import (Boolean, Column, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text, case,
-                        create_engine, delete, func, insert, select, update)
+from sqlalchemy import text as sql_text
+from sqlalchemy import (Boolean, Column, Connection, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text,
+                        case, create_engine, delete, func, insert, select, update)
 from sqlalchemy.engine import make_url
 
 from jingzhun.contract import SOURCES, Source
@@ -257,7 +258,22 @@ def connect(url: str) -> Engine:
         command.upgrade(config, "head")
         if DEPLOYMENT_TABLES:
             metadata.create_all(conn, tables=list(DEPLOYMENT_TABLES.values()), checkfirst=True)
+            for table in DEPLOYMENT_TABLES.values():
+                widen(conn, table)
     return engine
+
+
+def widen(conn: Connection, table: Table) -> list[str]:
+    """Add to a deployment's register table the columns its deployment has added since the table was made; say
+    which. A column the deployment no longer lists is not dropped: the snapshot in the table keeps its values
+    until the next one is published, in which it is empty."""
+    present = {c["name"] for c in sa_inspect(conn).get_columns(table.name)}
+    quote = conn.dialect.identifier_preparer.quote
+    added = [c for c in table.columns if c.name not in present]
+    for column in added:
+        conn.execute(sql_text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
+                          f"{column.type.compile(conn.dialect)}"))
+    return [c.name for c in added]
 
 
 # ---------------------------------------------------------------- the dialect seam

@@ -1,9 +1,12 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 
 from jingzhun import warehouse
 from jingzhun.warehouse import AuditError, Scope, merge_flags
@@ -189,3 +192,38 @@ def test_a_report_that_fails_before_commit_leaves_the_warehouse_as_it_was(wareho
         deaths = pd.read_sql(select(warehouse.staging_tables["deaths"]), conn)
     assert flags["household_id"].tolist() == ["P1"] and flags["status"].tolist() == ["open"]
     assert deaths["run_id"].tolist() == ["r1"]
+
+
+def test_a_deployment_that_adds_a_column_to_its_source_widens_its_table(warehouse_url, tmp_path):
+    """A province adds 单位编码 to its payroll register (and stops sending 职务): the table made by the earlier
+    deployment gains the new column; the snapshot in it keeps the column no longer listed, with its values."""
+    import yaml
+
+    from jingzhun import deployment
+
+    pack = Path(__file__).resolve().parents[2] / "examples" / "province-pack" / "deployment.yaml"
+    data = yaml.safe_load(pack.read_text(encoding="utf-8"))
+    data.pop("rules")
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    columns = data["sources"]["public_employees"]["columns"]
+    columns[:] = [c for c in columns if c["name"] != "position"] + [{"name": "unit_code", "aliases": ["单位编码"]}]
+    second.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    try:
+        deployment.install_file(str(first))
+        with warehouse.connect(warehouse_url).begin() as conn:
+            conn.execute(warehouse.staging_tables["public_employees"].insert(),
+                         {"run_id": "r1", "id_number": "x", "position": "科员"})
+        deployment.uninstall()
+
+        deployment.install_file(str(second))
+        engine = warehouse.connect(warehouse_url)
+        with engine.connect() as conn:
+            table = warehouse.staging_tables["public_employees"].name
+            columns = {c["name"] for c in sa_inspect(conn).get_columns(table)}
+            kept = conn.execute(sql_text(f'SELECT "position", "unit_code" FROM "{table}"')).all()
+            assert warehouse.widen(conn, warehouse.staging_tables["public_employees"]) == []  # once is enough
+    finally:
+        deployment.uninstall()
+    assert {"unit_code", "position", "payroll_status"} <= columns
+    assert kept == [("科员", None)]
