@@ -34,6 +34,7 @@ _PARSERS = {"date": nz.parse_dates, "money": nz.parse_money, "year": nz.parse_ye
 DERIVED: dict[str, dict[str, str]] = {"poverty_register": {"unexited": "flag"}, "vehicles": {"vehicle_class": "code"}}
 
 CHECK_MARK = "__"   # columns named ``<column>__<what>`` exist for the quality gate only and are never loaded
+CLEANED = f"{CHECK_MARK}cleaned"   # ``<column>__cleaned``: the rows whose value had control characters removed
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,7 @@ class Staged:
     @property
     def cleaned(self) -> dict[str, int]:
         """Per column, how many values had control or invisible characters removed (a recorded normalisation)."""
-        suffix = f"{CHECK_MARK}cleaned"
-        return {c.removesuffix(suffix): int(self.checked[c].sum()) for c in self.checked.columns if c.endswith(suffix)}
+        return {c.removesuffix(CLEANED): int(self.checked[c].sum()) for c in self.checked.columns if c.endswith(CLEANED)}
 
     @property
     def rows(self) -> pd.DataFrame:
@@ -58,8 +58,12 @@ class Staged:
 
 def usable_rows(checked: pd.DataFrame) -> pd.DataFrame:
     """The rows of a checked frame without a reason, and only the columns the warehouse keeps."""
-    keep = [c for c in checked.columns if CHECK_MARK not in c and c != "_reason"]
-    return checked.loc[checked["_reason"].eq(""), keep].reset_index(drop=True)
+    return checked.loc[checked["_reason"].eq(""), kept_columns(checked.columns)].reset_index(drop=True)
+
+
+def kept_columns(names) -> list[str]:
+    """Of a checked frame's columns, those the warehouse keeps: not the reason, not the gate's helper columns."""
+    return [c for c in names if CHECK_MARK not in c and c != "_reason"]
 
 
 def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[pd.DataFrame, pd.Series]:
@@ -71,7 +75,7 @@ def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[p
             continue
         values, cleaned = nz.strip_invisible(raw[col.name])
         if cleaned.any():  # a normalisation, recorded: the quality gate counts these rows
-            out[f"{col.name}{CHECK_MARK}cleaned"] = cleaned
+            out[f"{col.name}{CLEANED}"] = cleaned
         if col.required and col.kind != "id":
             reasons = _append(reasons, values.str.strip().eq(""), f"必填字段为空 (required value missing): {col.name}")
         typed, bad = _cast(values, col, policy, out)
@@ -285,7 +289,7 @@ class _CheckedWriter:
         self.path, self.source, self.writer = path, source, None
 
     def write(self, checked: pd.DataFrame) -> None:
-        kept = checked.drop(columns=[c for c in checked.columns if c.endswith(f"{CHECK_MARK}cleaned")])
+        kept = checked.drop(columns=[c for c in checked.columns if c.endswith(CLEANED)])
         table = pa.Table.from_pandas(kept, preserve_index=False)
         if self.writer is None:
             schema = pa.schema([f.with_type(pa.large_string()) if pa.types.is_null(f.type) else f for f in table.schema],
@@ -309,7 +313,7 @@ def write_usable_rows(checked_path: str | Path, rejected: np.ndarray, rows_path:
     gave no reason and ``rejected`` (one boolean per checked row: the quality gate's quarantine) does not hold,
     with only the columns the warehouse keeps (as :func:`usable_rows`)."""
     file = pq.ParquetFile(checked_path)
-    keep = [n for n in file.schema_arrow.names if CHECK_MARK not in n and n != "_reason"]
+    keep = kept_columns(file.schema_arrow.names)
     offset = written = 0
     with pq.ParquetWriter(rows_path, pa.schema([file.schema_arrow.field(n) for n in keep],
                                                metadata=file.schema_arrow.metadata)) as writer:

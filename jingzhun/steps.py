@@ -42,7 +42,8 @@ from jingzhun.warehouse import Scope
 
 
 class Stopwatch:
-    """Wall-clock windows of the run's phases (epoch seconds), for the run record and the benchmark."""
+    """Wall-clock windows of the run's phases (epoch seconds), for the run record and the benchmark. Each phase
+    ends by giving back the memory it freed (:func:`release_memory`), inside its window."""
 
     def __init__(self) -> None:
         self.windows: dict[str, tuple[float, float]] = {}

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,49 +56,58 @@ class GateOutcome:
 
 
 def validation_frame(checked: pd.DataFrame, source: str, file_ages: dict[str, float]) -> pd.DataFrame:
-    """The checked rows as the suite reads them (one row per data row), with helper columns: each row's file
-    age, whether each required value was given, and for registers of one row per person the key the
-    duplicate check reads."""
-    spec = SOURCES[source]
-    extra: dict[str, pd.Series] = {FILE_AGE: checked["_file"].map(file_ages).astype("float64")}
-    for col in spec.columns:
-        if col.required and col.kind != "id" and col.name in checked.columns:
-            extra[given(col.name)] = _given(checked, col.name, col.kind)
-        if col.kind == "id" and col.name in checked.columns:  # staging's verdict, not decided again
-            extra[invalid_ids(col.name)] = checked[col.name].fillna("").astype("str").where(
-                ~checked[f"{col.name}_valid"].astype("bool"))
+    """The checked rows as the suite reads them (one row per data row), with the helper columns of
+    :func:`helper_columns`."""
+    helpers = helper_columns(source, set(checked.columns), file_ages)
+    return checked.assign(**{name: compute(checked) for name, (_, compute) in helpers.items()})
+
+
+Helper = tuple[list[str], Callable[[pd.DataFrame], pd.Series]]   # the checked columns it reads, and how it is made
+
+
+def helper_columns(source: str, present: set[str], file_ages: dict[str, float]) -> dict[str, Helper]:
+    """The helper columns the suite reads beside the checked ones, for a checked frame holding ``present``: each
+    row's file age, whether each required value was given, staging's verdict on each identity number (not decided
+    again), and for registers of one row per person the key the duplicate check reads."""
+    out: dict[str, Helper] = {FILE_AGE: (["_file"], lambda c: c["_file"].map(file_ages).astype("float64"))}
+    for col in SOURCES[source].columns:
+        if col.name not in present:
+            continue
+        if col.required and col.kind != "id":
+            marks = [f"{col.name}{CHECK_MARK}{m}" for m in ("code", "unreadable")]
+            out[given(col.name)] = ([col.name, *(m for m in marks if m in present)],
+                                    lambda c, col=col: _given(c, col.name, col.kind))
+        if col.kind == "id":
+            out[invalid_ids(col.name)] = ([col.name, f"{col.name}_valid"], lambda c, name=col.name: (
+                c[name].fillna("").astype("str").where(~c[f"{name}_valid"].astype("bool"))))
     key = person_key(source)
     if key:
-        parts = [checked[c].astype("str") for c in ONE_ROW_PER_PERSON[source]]
-        text = parts[0].str.cat(parts[1:], sep="|") if len(parts) > 1 else parts[0]
-        id_column = ONE_ROW_PER_PERSON[source][-1]
-        usable = checked["_reason"].eq("") & checked[f"{id_column}_valid"].astype("bool")
-        extra[key] = text.where(usable)
-    return checked.assign(**extra)
+        keys = ONE_ROW_PER_PERSON[source]
+        out[key] = ([*keys, "_reason", f"{keys[-1]}_valid"], lambda c: _person_key(c, keys))
+    return out
+
+
+def _person_key(checked: pd.DataFrame, keys: tuple[str, ...]) -> pd.Series:
+    """The key of usable rows whose identity number (the last key column) is valid; missing elsewhere."""
+    parts = [checked[c].astype("str") for c in keys]
+    text = parts[0].str.cat(parts[1:], sep="|") if len(parts) > 1 else parts[0]
+    return text.where(checked["_reason"].eq("") & checked[f"{keys[-1]}_valid"].astype("bool"))
 
 
 def columns_read(names: list[str], source: str, policy: Policy, tonight: Tonight) -> list[str]:
     """Of a checked file holding ``names``, the columns the gate reads: those of the suite's expectations and
-    those :func:`validation_frame` computes its helper columns from. The rest of a register is never read."""
-    spec, present = SOURCES[source], set(names)
-    read, helpers = {"_file", "_row", "_reason"}, {FILE_AGE}
-    for col in spec.columns:
-        if col.name not in present:
-            continue
-        if col.required and col.kind != "id":
-            helpers.add(given(col.name))
-            read |= {col.name, f"{col.name}{CHECK_MARK}code", f"{col.name}{CHECK_MARK}unreadable"}
-        if col.kind == "id":
-            helpers.add(invalid_ids(col.name))
-            read |= {col.name, f"{col.name}_valid"}
-    key = person_key(source)
-    if key:
-        helpers.add(key)
-        read |= {*ONE_ROW_PER_PERSON[source], f"{ONE_ROW_PER_PERSON[source][-1]}_valid"}
-    suite = suite_for(source, present | helpers, policy, tonight)
-    columns = {e.column for e in suite.expectations if getattr(e, "column", None)}
-    read |= columns | {c.split(CHECK_MARK)[0] for c in columns}  # a column's checks exist when the column does
+    those its helper columns are made from. The rest of a register is never read."""
+    present = set(names)
+    helpers = helper_columns(source, present, {})
+    read = {"_file", "_row", "_reason", *(c for reads, _ in helpers.values() for c in reads)}
+    columns = _checked_columns(suite_for(source, present | set(helpers), policy, tonight))
+    read |= set(columns) | {c.split(CHECK_MARK)[0] for c in columns}  # a column's checks exist when the column does
     return [n for n in names if n in read]
+
+
+def _checked_columns(suite) -> list[str]:
+    """The columns the suite's expectations check, in order, each once."""
+    return list(dict.fromkeys(e.column for e in suite.expectations if getattr(e, "column", None)))
 
 
 def _given(checked: pd.DataFrame, column: str, kind: str) -> pd.Series:
@@ -117,7 +127,7 @@ def run_gate(checked: pd.DataFrame, source: str, file_ages: dict[str, float], po
     Data Docs name the validation by ``run_name`` (the run id)."""
     frame = validation_frame(checked, source, file_ages)
     suite = suite_for(source, set(frame.columns), policy, tonight)
-    read = ["_file", "_row", *dict.fromkeys(e.column for e in suite.expectations if getattr(e, "column", None))]
+    read = ["_file", "_row", *_checked_columns(suite)]
     result = _checkpoint(frame[[c for c in read if c in frame.columns]], source, suite, gx_root, run_name)
     results = flatten(result, source)
     failed_source = results[results["severity"].eq("source") & ~results["success"]]
