@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     common = dict(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of, config=args.config,
                   dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config,
-                  deployment_file=args.deployment)
+                  deployment_file=args.deployment, engine=args.engine, spark_master=args.spark_master)
     if args.region is not None or args.households or args.sources:  # a reconciliation: its scope is checked first
         from jingzhun import warehouse
 
@@ -291,6 +291,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true")
     r.add_argument("--deployment", default=None, help="YAML file of this deployment's own sources and rules "
                                                       "(default: JINGZHUN_DEPLOYMENT)")
+    r.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="where the rules run: in-process (duckdb, the default) or on Apache Spark")
+    r.add_argument("--spark-master", default=None, help="with --engine spark: the master URL (default: "
+                                                        "JINGZHUN_SPARK_MASTER, else the policy's spark.master, local[*])")
     r.set_defaults(func=cmd_run)
 
     f = sub.add_parser("flags", help="flags in the warehouse")

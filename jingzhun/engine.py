@@ -88,10 +88,70 @@ def transpile(sql: str, dialect: str) -> str:
 
 # ---------------------------------------------------------------- the seam
 
+class DuckDB:
+    """The in-process backend: one DuckDB connection, spilling to ``work_dir`` beyond ``memory_limit``."""
+
+    dialect = "duckdb"
+
+    def __init__(self, work_dir: Path | None = None, memory_limit: str | None = None, threads: int | None = None):
+        import duckdb
+
+        database = ":memory:"
+        config = {"preserve_insertion_order": False}
+        if work_dir is not None:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            database = str(work_dir / "engine.duckdb")
+            Path(database).unlink(missing_ok=True)
+            config["temp_directory"] = str(work_dir / "spill")
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = threads
+        self.con = duckdb.connect(database, config=config)
+        self._frames: dict[str, pa.Table] = {}
+
+    def close(self) -> None:
+        self.con.close()
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """An Arrow table as a relation (kept alive while the connection scans it)."""
+        self._frames[name] = table
+        self.con.register(name, table)
+
+    def parquet(self, name: str, path: str) -> str:
+        """A staged Parquet file read where it lies, with ``_ord`` (the row's place in it): a relation's SQL."""
+        return f"(SELECT *, file_row_number AS _ord FROM read_parquet({literal(path)}, file_row_number = true))"
+
+    def view(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE VIEW {identifier(name)} AS {sql}")
+
+    def table(self, name: str, sql: str) -> None:
+        """A model's rows, materialised (out of core beyond the memory limit)."""
+        self.con.execute(f"CREATE TEMP TABLE {identifier(name)} AS {sql}")
+
+    def columns(self, relation: str) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {identifier(relation)}").fetchall()}
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.con.sql(sql).to_arrow_table()
+
+
+def backend_for(name: str, work_dir: Path | None, policy: Policy, master: str | None = None):
+    """The backend a run asked for: ``duckdb`` (in-process, the default) or ``spark`` (:mod:`jingzhun.spark`)."""
+    if name == "duckdb":
+        return DuckDB(work_dir, policy.engine.memory_limit, policy.engine.threads)
+    if name == "spark":
+        from jingzhun.spark import Spark
+
+        return Spark(work_dir, policy.spark, master)
+    raise ValueError(f"unknown engine {name!r}: duckdb or spark")
+
+
 @dataclass
 class Engine:
-    """One DuckDB connection with tonight's sources, the policy and the models; spills to ``work_dir`` beyond
-    ``memory_limit`` (e.g. ``"4GB"``)."""
+    """Tonight's sources, the policy and the models on one backend (:class:`DuckDB` unless ``backend`` is given:
+    the models are written in DuckDB's SQL, another backend transpiles them); DuckDB spills to ``work_dir``
+    beyond ``memory_limit`` (e.g. ``"4GB"``)."""
 
     tables: Mapping[str, pd.DataFrame | str | Path]
     policy: Policy
@@ -100,24 +160,11 @@ class Engine:
     work_dir: Path | None = None
     memory_limit: str | None = None
     threads: int | None = None
+    backend: object | None = None
 
     def __enter__(self) -> Engine:
-        import duckdb
-
-        database = ":memory:"
-        config = {}
-        if self.work_dir is not None:
-            self.work_dir.mkdir(parents=True, exist_ok=True)
-            database = str(self.work_dir / "engine.duckdb")
-            Path(database).unlink(missing_ok=True)
-            config["temp_directory"] = str(self.work_dir / "spill")
-        if self.memory_limit:
-            config["memory_limit"] = self.memory_limit
-        if self.threads:
-            config["threads"] = self.threads
-        config["preserve_insertion_order"] = False
-        self.con = duckdb.connect(database, config=config)
-        self._frames: dict[str, pa.Table] = {}
+        if self.backend is None:
+            self.backend = DuckDB(self.work_dir, self.memory_limit, self.threads)
         self._built: set[Path] = set()
         self.arrived = {name: self._columns_sent(name) for name in SOURCES}
         self._sources()
@@ -125,13 +172,16 @@ class Engine:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.con.close()
+        self.backend.close()
+
+    @property
+    def con(self):
+        """The DuckDB connection (the in-process backend only)."""
+        return self.backend.con
 
     def _register(self, name: str, frame: pd.DataFrame) -> None:
-        """A frame as a view, through Arrow (DuckDB's scan of pandas' object columns is not reliable)."""
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        self._frames[name] = table  # kept alive while the connection scans it
-        self.con.register(name, table)
+        """A frame as a relation, through Arrow (DuckDB's scan of pandas' object columns is not reliable)."""
+        self.backend.register(name, pa.Table.from_pandas(frame, preserve_index=False))
 
     def _columns_sent(self, source: str) -> list[str]:
         """The columns tonight's ``source`` arrived with (empty when it did not arrive): read once, :attr:`arrived`."""
@@ -150,16 +200,16 @@ class Engine:
             value = self.tables.get(name)
             if value is None:
                 cols = ", ".join(f"CAST(NULL AS {t}) AS {identifier(c)}" for c, t in types.items())
-                self.con.execute(f"CREATE VIEW {identifier(name)} AS SELECT {cols}, CAST(NULL AS BIGINT) AS _ord WHERE FALSE")
+                self.backend.view(name, f"SELECT {cols}, CAST(NULL AS BIGINT) AS _ord WHERE FALSE")
                 continue
             present = set(self.arrived[name])
             if isinstance(value, pd.DataFrame):
                 self._register(f"{name}__sent", value.assign(_ord=range(len(value))))
                 scan = f"{identifier(name + '__sent')}"
             else:
-                scan = f"(SELECT *, file_row_number AS _ord FROM read_parquet({literal(str(value))}, file_row_number = true))"
+                scan = self.backend.parquet(f"{name}__sent", str(value))
             missing = ", ".join(f"CAST(NULL AS {t}) AS {identifier(c)}" for c, t in types.items() if c not in present)
-            self.con.execute(f"CREATE VIEW {identifier(name)} AS SELECT *{', ' + missing if missing else ''} FROM {scan}")
+            self.backend.view(name, f"SELECT *{', ' + missing if missing else ''} FROM {scan}")
 
     def _policy(self) -> None:
         """The policy as tables: ``policy`` (one row: as_of, the income line of as_of and every number), and
@@ -184,7 +234,11 @@ class Engine:
                                                          "words": list(ID_PROBLEM_WORDS.values())}))
 
     def types(self, relation: str) -> dict[str, str]:
-        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+        """A relation's columns and their SQL types, in DuckDB's names (what the evidence builders read)."""
+        return self.backend.columns(relation)
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        return self.backend.arrow(sql).to_pandas()
 
     def build(self, folder: Path) -> None:
         """Every model of ``folder`` (once), each a table (out of core beyond the memory limit), after those it
@@ -194,7 +248,7 @@ class Engine:
         self._built.add(folder)
         models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.sql"))}
         for name in model_order(models):
-            self.con.execute(f"CREATE TEMP TABLE {identifier(name)} AS {models[name]}")
+            self.backend.table(name, models[name])
 
     def flags(self, unavailable: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
         """Every rule that can be evaluated tonight: its flags (one row per flag), and the others' reasons."""
@@ -204,9 +258,9 @@ class Engine:
         if not evaluable:
             return pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS}), skipped
         self.build(INTERMEDIATE)
-        union = " UNION ALL ".join(f"SELECT * FROM {self.run_rule(rule)}" for rule in evaluable)
+        union = " UNION ALL ".join(f"SELECT * FROM {identifier(self.run_rule(rule))}" for rule in evaluable)
         ordered = f"SELECT * FROM ({union}) AS f ORDER BY rule_code, household_id, hukou_household_id, id_number"
-        return _keys_as_text(self.con.sql(ordered).to_arrow_table().to_pandas()), skipped
+        return _keys_as_text(self.frame(ordered)), skipped
 
     def village_indicators(self, raised: pd.DataFrame) -> pd.DataFrame:
         """One row per village of the register (``mart_village_indicators``) with the share of its register
@@ -214,8 +268,8 @@ class Engine:
         self._register("flags", raised)
         self.build(INTERMEDIATE)
         self.build(MARTS)
-        villages = self.con.sql("SELECT * FROM mart_village_indicators ORDER BY village_code").to_arrow_table().to_pandas()
-        shares = self.con.sql("SELECT * FROM mart_village_direction_shares").to_arrow_table().to_pandas()
+        villages = self.frame("SELECT * FROM mart_village_indicators ORDER BY village_code")
+        shares = self.frame("SELECT * FROM mart_village_direction_shares")
         wide = shares.pivot(index="village_code", columns="direction", values="share")
         for direction in (d for d in DIRECTIONS if d != "add"):
             column = wide[direction] if direction in wide.columns else pd.Series(dtype="float64")
@@ -223,16 +277,16 @@ class Engine:
         return villages
 
     def run_rule(self, rule: Rule) -> str:
-        """The flags of one rule, as a table named after it."""
+        """The flags of one rule, as a table named after it (its name returned)."""
         parts = []
         for part in rule.evidence:
             relation = f"rows__{rule.code}__{part.part or 'records'}"
-            self.con.execute(f"CREATE TEMP TABLE {identifier(relation)} AS {self.catalogue.model_sql(rule, part)}")
-            types = self.types(identifier(relation))
+            self.backend.table(relation, self.catalogue.model_sql(rule, part))
+            types = self.types(relation)
             check_model_columns(rule, part, types)
             parts.append((identifier(relation), types))
-        table = identifier(f"flags__{rule.code}")
-        self.con.execute(f"CREATE TEMP TABLE {table} AS {flags_sql(rule, parts, f'{self.as_of:%Y-%m-%d}')}")
+        table = f"flags__{rule.code}"
+        self.backend.table(table, flags_sql(rule, parts, f"{self.as_of:%Y-%m-%d}"))
         return table
 
 
@@ -267,11 +321,14 @@ def _keys_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def flags(tables: Mapping[str, pd.DataFrame | str | Path], policy: Policy, as_of: pd.Timestamp,
           unavailable: Mapping[str, str] | None = None, *, catalogue: Catalogue | None = None,
-          work_dir: Path | None = None, memory_limit: str | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
+          work_dir: Path | None = None, memory_limit: str | None = None,
+          engine: str = "duckdb") -> tuple[pd.DataFrame, dict[str, str]]:
     """All flags of tonight's rules, and the rules not evaluated with their reason.
 
     ``tables`` holds the usable staged registers (frames, or Parquet files read where they lie); ``unavailable``
     says why the others are not there (missing, failed, blocked by the quality gate).
     """
-    with Engine(tables, policy, pd.Timestamp(as_of), catalogue or current(), work_dir, memory_limit) as engine:
-        return engine.flags(unavailable or {})
+    backend = None if engine == "duckdb" else backend_for(engine, work_dir, policy)
+    with Engine(tables, policy, pd.Timestamp(as_of), catalogue or current(), work_dir, memory_limit,
+                backend=backend) as running:
+        return running.flags(unavailable or {})

@@ -10,6 +10,7 @@ import os
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.states import State
@@ -22,6 +23,7 @@ from jingzhun.privacy import describe, install_log_masking
 from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
+EngineName = Literal["duckdb", "spark"]  # where the rules run (jingzhun.engine.backend_for)
 install_log_masking()  # a worker started by a deployment masks identity numbers in its logs too
 deployment.install_file()  # a worker's own sources and rules (JINGZHUN_DEPLOYMENT), before flows read the contract
 
@@ -35,18 +37,21 @@ def work_folder(work_dir: str | None) -> str:
 def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None = None, config: str | None = None,
             region: str | None = None, dry_run: bool = False, work_dir: str | None = None,
             sources_config: str | None = None, lock_wait_seconds: float = 0,
-            deployment_file: str | None = None) -> dict:
+            deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None) -> dict:
     """Run every source of a landing folder into the warehouse; returns the run summary. Another run on the same
-    warehouse is waited for up to ``lock_wait_seconds``, then this one is refused (:class:`WarehouseBusy`)."""
+    warehouse is waited for up to ``lock_wait_seconds``, then this one is refused (:class:`WarehouseBusy`).
+    ``engine``: where the rules run, in-process (``duckdb``) or on Spark (``spark``, at ``spark_master``, else
+    ``JINGZHUN_SPARK_MASTER``, else the policy's ``spark.master``)."""
     return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config, scope=Scope(region or None),
                        dry_run=dry_run, work_dir=work_dir, sources_config=sources_config,
-                       lock_wait_seconds=lock_wait_seconds, deployment_file=deployment_file)
+                       lock_wait_seconds=lock_wait_seconds, deployment_file=deployment_file, engine=engine,
+                       spark_master=spark_master)
 
 
 def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, config: str | None, scope: Scope,
                 dry_run: bool, work_dir: str | None, sources_config: str | None,
                 sources: list[str] | None = None, lock_wait_seconds: float = 0,
-                deployment_file: str | None = None) -> State:
+                deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None) -> State:
     """One run: the sources asked for (all by default) from the landing folder or their databases, the flags
     inside ``scope``. Ends Completed, named "Partially loaded" when a source failed or was blocked."""
     logger = get_run_logger()
@@ -59,13 +64,14 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"  # sorts by start time
     run_dir = str(Path(work_dir) / "runs" / run_id)
     url = warehouse.resolve_url(warehouse_url, work_dir)
-    engine = warehouse.connect(url)
+    db = warehouse.connect(url)
     databases = load_database_sources(sources_config)
     parameters = {"landing": landing, "as_of": as_of, "config": config, "region": scope.region,
                   "households": list(scope.households), "sources": sources, "dry_run": dry_run,
-                  "sources_config": sources_config, "deployment_file": deployment_file}
-    with warehouse.run_lock(engine, lock_wait_seconds):
-        warehouse.start_run(engine, run_id, as_of, landing, scope.region, parameters)
+                  "sources_config": sources_config, "deployment_file": deployment_file, "engine": engine,
+                  "spark_master": spark_master}
+    with warehouse.run_lock(db, lock_wait_seconds):
+        warehouse.start_run(db, run_id, as_of, landing, scope.region, parameters)
         clock = steps.Stopwatch()
         try:
             with clock("read"):
@@ -77,10 +83,10 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
             steps.progress(logger, clock, "normalise", staged)
             steps.check_region_tonight(staged, scope)
             with clock("validate"):
-                validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(engine), run_dir)
+                validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(db), run_dir)
             steps.progress(logger, clock, "validate", validated)
             with clock("match"):
-                matched = steps.match_registers(validated, config, as_of, scope, run_dir)
+                matched = steps.match_registers(validated, config, as_of, scope, run_dir, engine, spark_master)
             steps.progress(logger, clock, "match", f"{matched.raised} flags raised, {len(matched.not_evaluated)} rules "
                                                    f"not evaluated")
             sources_done = steps.source_summary(extracted, validated)
@@ -92,12 +98,12 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
                                                regions)
             steps.progress(logger, clock, "load", "dry run: nothing published" if dry_run else "published")
         except Exception as exc:
-            warehouse.finish_run(engine, run_id, "failed", error=describe(exc))
+            warehouse.finish_run(db, run_id, "failed", error=describe(exc))
             raise
         status, timings = ("dry_run" if dry_run else "published"), clock.seconds()
-        warehouse.finish_run(engine, run_id, status, timings, sources_done)
+        warehouse.finish_run(db, run_id, status, timings, sources_done)
     reports = {**reports, **published["reports"]}
-    movements = {} if dry_run else warehouse.flag_summary(engine, run_id)
+    movements = {} if dry_run else warehouse.flag_summary(db, run_id)
     steps.publish_artifacts(url, run_id, sources_done, reports, dry_run)
     result = {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir, "sources": sources_done,
               "timings": timings, "quarantined": published["quarantined"], "phases": clock.windows,

@@ -100,6 +100,21 @@ class EngineSettings(BaseModel):
     batch_rows: int = Field(500_000, gt=0)
 
 
+class SparkSettings(BaseModel):
+    """The matching engine on Spark (``--engine spark``): the master (``local[*]`` on this machine; a cluster's
+    ``spark://…``, ``yarn`` or ``k8s://…``; ``--spark-master`` or ``JINGZHUN_SPARK_MASTER`` win), the driver's and
+    each executor's memory (Spark's units: ``4g``), the partitions of a shuffle, and any other Spark setting by its
+    name (``conf``). Spark spills beyond its memory to the run folder (``spark.local.dir``) on its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    master: str = "local[*]"
+    driver_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]$")
+    executor_memory: str = Field("4g", pattern=r"^[0-9]+[kmgt]$")
+    shuffle_partitions: int = Field(16, gt=0)
+    conf: dict[str, str] = {}
+
+
 class Policy(BaseModel):
     """Policy parameters of the cross-match rules (rules.md, "Policy parameters")."""
 
@@ -147,6 +162,7 @@ class Policy(BaseModel):
     vocab: Vocabulary = Vocabulary()
     limits: ReaderLimits = ReaderLimits()
     engine: EngineSettings = EngineSettings()
+    spark: SparkSettings = SparkSettings()
 
     def vocabulary_of(self, column) -> dict[str, str]:
         """The code list of a vocab column: its own (a deployment's source) or the policy's ``vocab`` field."""

@@ -17,7 +17,7 @@ from pydantic import Field, WithJsonSchema
 
 from jingzhun import warehouse
 from jingzhun.contract import SOURCES
-from jingzhun.nightly import FLOW_TIMEOUT_SECONDS, run_landing, work_folder
+from jingzhun.nightly import FLOW_TIMEOUT_SECONDS, EngineName, run_landing, work_folder
 from jingzhun.warehouse import Scope, UnknownScope, check_scope  # noqa: F401 - UnknownScope: what callers catch
 
 SourceName = Literal[tuple(SOURCES)]  # type: ignore[valid-type]
@@ -34,11 +34,12 @@ AsOf = Annotated[date | None, WithJsonSchema({
 def reconcile(landing: str, region: RegionCode, households: list[str] | None = None,
               sources: list[SourceName] | None = None, as_of: AsOf = None, dry_run: bool = False,
               warehouse_url: str | None = None, config: str | None = None, work_dir: str | None = None,
-              sources_config: str | None = None, deployment_file: str | None = None) -> dict:
+              sources_config: str | None = None, deployment_file: str | None = None, engine: EngineName = "duckdb",
+              spark_master: str | None = None) -> dict:
     """Reconcile one region (optionally some households, some sources) now; returns the run summary."""
     url = warehouse.resolve_url(warehouse_url, work_folder(work_dir))
     scope = Scope(region, tuple(households or ()))
     check_scope(warehouse.connect(url), scope)  # again here: a deployment's run does not pass the command line
     return run_landing(landing, warehouse_url=url, as_of=as_of, config=config, scope=scope, dry_run=dry_run,
                        work_dir=work_dir, sources_config=sources_config, sources=list(sources) if sources else None,
-                       deployment_file=deployment_file)
+                       deployment_file=deployment_file, engine=engine, spark_master=spark_master)

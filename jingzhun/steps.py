@@ -28,7 +28,7 @@ from prefect.states import Completed, State
 from jingzhun import labels, warehouse
 from jingzhun.catalogue import RULES, current
 from jingzhun.contract import SOURCES
-from jingzhun.engine import FLAG_COLUMNS, Engine
+from jingzhun.engine import FLAG_COLUMNS, Engine, backend_for
 from jingzhun.landing import DatabaseSource
 from jingzhun.policy import load_policy
 from jingzhun.privacy import contained, describe
@@ -298,10 +298,10 @@ class Matched:
 @task(name="match")
 @contained("cross-match")
 def match_registers(staged: list[StagedSource], config: str | None, as_of: date, scope: Scope,
-                    run_dir: str) -> Matched:
-    """Cross-match the usable registers in the engine (their Parquet files read where they lie, spilling to the
-    run folder beyond the policy's memory limit): every rule that can be evaluated tonight, with evidence, and
-    the village indicators."""
+                    run_dir: str, engine: str = "duckdb", spark_master: str | None = None) -> Matched:
+    """Cross-match the usable registers in the engine asked for (``duckdb`` in-process, or ``spark``; their
+    Parquet files read where they lie, spilling to the run folder beyond the policy's memory): every rule that can
+    be evaluated tonight, with evidence, and the village indicators."""
     started = time.perf_counter()
     policy = load_policy(config)
     tables = {s.source: s.rows_path for s in staged if s.status == "loaded"}
@@ -309,16 +309,16 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
     out = Path(run_dir) / "flags"
     out.mkdir(parents=True, exist_ok=True)
     villages_path = ""
-    with Engine(tables, policy, pd.Timestamp(as_of), current(), Path(run_dir) / "engine",
-                policy.engine.memory_limit, policy.engine.threads) as engine:
+    backend = backend_for(engine, Path(run_dir) / "engine", policy, spark_master)
+    with Engine(tables, policy, pd.Timestamp(as_of), current(), backend=backend) as running:
         if "poverty_register" in tables:
-            raised, skipped = engine.flags(unavailable)
+            raised, skipped = running.flags(unavailable)
         else:
             raised = pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS})
             skipped = {code: f"poverty_register: {unavailable.get('poverty_register', '')}" for code in RULES}
         raised = raised[scope.holds(raised)]
         if {"poverty_register", "hukou"} <= set(tables):
-            villages = engine.village_indicators(raised)
+            villages = running.village_indicators(raised)
             if scope.region:
                 villages = villages[villages["village_code"].str.startswith(scope.region)]
             villages_path = str(out / "villages.parquet")
