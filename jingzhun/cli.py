@@ -25,9 +25,17 @@ def _date(text: str) -> date:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from jingzhun.synth import generate
+    from jingzhun.synth.province import generate_province
 
-    summary = generate(Path(args.out), households=args.households, seed=args.seed, as_of=args.as_of,
-                       pack=Path(args.pack) if args.pack else None)
+    if args.counties is not None:
+        if args.pack:
+            print("refused: --pack plants a county's cases; with --counties it is not supported", file=sys.stderr)
+            return 2
+        summary = generate_province(Path(args.out), counties=args.counties, households=args.households,
+                                    seed=args.seed, as_of=args.as_of)
+    else:
+        summary = generate(Path(args.out), households=args.households, seed=args.seed, as_of=args.as_of,
+                           pack=Path(args.pack) if args.pack else None)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
 
@@ -273,7 +281,9 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write a synthetic landing folder and its ground truth")
     g.add_argument("--out", required=True)
-    g.add_argument("--households", type=int, default=2000)
+    g.add_argument("--households", type=int, default=2000, help="hukou households (per county with --counties)")
+    g.add_argument("--counties", type=int, default=None, help="a province: this many real counties of 甘肃省, with "
+                                                               "per-county and province-wide files and cross-county cases")
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--as-of", type=_date, default=date.today())
     g.add_argument("--pack", default=None, help="a province pack's folder: its sources and cases are planted too")

@@ -53,6 +53,7 @@ class Builder:
     expected: list[dict] = field(default_factory=list)
     quarantined: list[dict] = field(default_factory=list)
     case: str = ""
+    county: str = COUNTY
     _seq: dict = field(default_factory=lambda: defaultdict(int))
     _n: int = 0
 
@@ -65,7 +66,7 @@ class Builder:
         n = self._seq[key]
         self._seq[key] += 1
         seq = 800 + (2 * n + int(male)) % 200
-        body = f"{COUNTY}{ymd}{seq:03d}"
+        body = f"{self.county}{ymd}{seq:03d}"
         number = body + check_digits(pd.Series([body])).iloc[0]
         name = random_names(self.rng, np.array([surname]))[0]
         return Person(number, name, age, relation, sex, birth)
@@ -80,7 +81,7 @@ class Builder:
         sexes = ["男", "女"] + ["男" if i % 2 else "女" for i in range(len(ages) - 2)]
         members = [self.person(a, r, s, surname) for a, r, s in zip(ages, relations, sexes)]
         village = str(self.rng.choice(self.villages))
-        hh = Household(f"{COUNTY}9{self._n:08d}", village, members, income=income)
+        hh = Household(f"{self.county}9{self._n:08d}", village, members, income=income)
         for p in members:
             self.add("hukou", id_number=p.id_number, name=p.name, sex=p.sex, birth_date=p.birth,
                      hukou_household_id=hh.hukou_household_id, relation=p.relation, address_code=village,
@@ -615,10 +616,22 @@ def plant(rng: np.random.Generator, as_of: date, villages: np.ndarray, repeats: 
     """Every case (and ``extra``: a pack's) ``repeats`` times: rows it adds to each register, flags and quarantine
     it expects."""
     b = Builder(rng, as_of, villages)
+    plant_into(b, repeats, extra)
+    return planted(b)
+
+
+def plant_into(b: Builder, repeats: int, extra: dict[str, Callable[[Builder], None]] | None = None) -> None:
+    """Every case (and ``extra``) ``repeats`` times, into ``b``."""
     for _ in range(repeats):
         for name, build in {**CASES, **(extra or {})}.items():
             b.case = name
             build(b)
+
+
+def planted(b: Builder) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """What ``b`` planted: rows per register, the flags and the quarantine it expects."""
     tables = {name: pd.DataFrame(rows) for name, rows in b.rows.items()}
     quarantined = pd.DataFrame(b.quarantined, columns=["source", "value", "reason", "case"])
-    return tables, pd.DataFrame(b.expected), quarantined
+    expected = pd.DataFrame(b.expected, columns=["rule_code", "direction", "household_id", "hukou_household_id",
+                                                 "id_number", "village_code", "case"])
+    return tables, expected, quarantined

@@ -58,12 +58,16 @@ def region_names(villages: np.ndarray) -> pd.DataFrame:
                          "名称": township_names + village_names})
 
 
-def village_codes(n_households: int) -> np.ndarray:
+def village_codes(n_households: int, county: str = COUNTY) -> np.ndarray:
+    """12-digit village codes of a county of ``n_households`` (township codes 100–999: at most 900 townships)."""
     n_villages = max(3, -(-n_households // HOUSEHOLDS_PER_VILLAGE))
     v = np.arange(n_villages)
     township = v // VILLAGES_PER_TOWNSHIP + 100
+    if township[-1] > 999:
+        raise ValueError(f"{n_households} households need more than 900 townships in one county: "
+                         f"generate a province (--counties) instead")
     village = v % VILLAGES_PER_TOWNSHIP + 201
-    return np.array([f"{COUNTY}{t:03d}{w:03d}" for t, w in zip(township, village)])
+    return np.array([f"{county}{t:03d}{w:03d}" for t, w in zip(township, village)])
 
 
 def random_names(rng: np.random.Generator, surnames: np.ndarray) -> np.ndarray:
@@ -73,10 +77,12 @@ def random_names(rng: np.random.Generator, surnames: np.ndarray) -> np.ndarray:
     return np.char.add(np.char.add(surnames.astype(str), first), second)
 
 
-def make_ids(rng: np.random.Generator, birth: pd.Series, male: np.ndarray, seq_base: int, seq_span: int) -> pd.Series:
-    """Valid 18-digit numbers, unique: the sequence code counts within (address, birth date, sex)."""
+def make_ids(rng: np.random.Generator, birth: pd.Series, male: np.ndarray, seq_base: int, seq_span: int,
+             county: str = COUNTY, born_elsewhere: tuple[str, ...] = OTHER_COUNTIES) -> pd.Series:
+    """Valid 18-digit numbers, unique: the sequence code counts within (address, birth date, sex); a tenth of
+    the people carry the code of a county they were registered in before (``born_elsewhere``)."""
     n = len(birth)
-    addr = np.where(rng.random(n) < 0.9, COUNTY, rng.choice(OTHER_COUNTIES, n))
+    addr = np.where(rng.random(n) < 0.9, county, rng.choice(born_elsewhere, n))
     ymd = pd.Series(birth).dt.strftime("%Y%m%d").to_numpy()
     frame = pd.DataFrame({"addr": addr, "ymd": ymd, "male": male})
     count = frame.groupby(["addr", "ymd", "male"]).cumcount().to_numpy()
@@ -96,8 +102,9 @@ def births_at_age(rng: np.random.Generator, as_of: date, ages: np.ndarray) -> pd
     return pd.Series(anchor.loc[ages].to_numpy()) - pd.to_timedelta(days_back, unit="D")
 
 
-def background(rng: np.random.Generator, n_households: int, as_of: date) -> dict[str, pd.DataFrame]:
-    villages = village_codes(n_households)
+def background(rng: np.random.Generator, n_households: int, as_of: date, county: str = COUNTY,
+               born_elsewhere: tuple[str, ...] = OTHER_COUNTIES) -> dict[str, pd.DataFrame]:
+    villages = village_codes(n_households, county)
     hh = pd.DataFrame({
         "hh": np.arange(n_households),
         "village_code": rng.choice(villages, n_households),
@@ -105,7 +112,7 @@ def background(rng: np.random.Generator, n_households: int, as_of: date) -> dict
         "head_age": rng.integers(28, 78, n_households),
         "surname": rng.choice(SURNAMES, n_households, p=SURNAME_P),
     })
-    hh["hukou_household_id"] = [f"{COUNTY}{i:09d}" for i in hh["hh"]]
+    hh["hukou_household_id"] = [f"{county}{i:09d}" for i in hh["hh"]]
     people = hh.loc[hh.index.repeat(hh["size"])].reset_index(drop=True)
     pos = people.groupby("hh").cumcount().to_numpy()
     head_age = people["head_age"].to_numpy()
@@ -115,7 +122,7 @@ def background(rng: np.random.Generator, n_households: int, as_of: date) -> dict
     relation = np.select([pos == 0, pos == 1], ["户主", "配偶"], np.where(male, "之子", "之女"))
     surname = np.where(pos == 1, rng.choice(SURNAMES, len(people), p=SURNAME_P), people["surname"].to_numpy())
     birth = births_at_age(rng, as_of, age)
-    ids = make_ids(rng, birth, male, 0, BACKGROUND_SEQ_LIMIT)
+    ids = make_ids(rng, birth, male, 0, BACKGROUND_SEQ_LIMIT, county, born_elsewhere)
     persons = pd.DataFrame({
         "id_number": ids, "name": random_names(rng, surname), "sex": np.where(male, "男", "女"),
         "birth_date": birth.dt.date, "hukou_household_id": people["hukou_household_id"], "relation": relation,

@@ -10,7 +10,7 @@ full-width or traditional characters. Large tables are written as CSV.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -145,8 +145,15 @@ def headers_for(name: str, columns: list[str], file_no: int) -> list[str]:
     return heads
 
 
-def write_source(rng: np.random.Generator, landing: Path, name: str, table: pd.DataFrame) -> list[Path]:
+def write_source(rng: np.random.Generator, landing: Path, name: str, table: pd.DataFrame, *,
+                 sender: tuple[str, str] | None = None) -> list[Path]:
+    """``table`` as the files a department sends, under ``landing/<name>/``. ``sender``: the (code, name) of the
+    county that sent them, in their file names and titles (one county's files beside the others')."""
     plan = PLANS.get(name, Plan("csv", "utf-8-sig"))  # a pack's source: plain CSV
+    stem = name
+    if sender is not None:
+        stem = f"{sender[0]}_{name}"
+        plan = replace(plan, title=plan.title.replace("靖远县", sender[1]))
     if plan.fmt == "xlsx" and len(table) > XLSX_MAX_ROWS:
         plan = Plan("csv", "utf-8-sig", files=plan.files, title=plan.title, totals=plan.totals)
     folder = landing / name
@@ -157,7 +164,7 @@ def write_source(rng: np.random.Generator, landing: Path, name: str, table: pd.D
     for i, rows in enumerate(parts):
         chunk = text.iloc[rows]
         heads = headers_for(name, list(chunk.columns), i)
-        path = folder / f"{name}_{i + 1:02d}.{plan.fmt}"
+        path = folder / f"{stem}_{i + 1:02d}.{plan.fmt}"
         if plan.fmt == "xlsx":
             _write_xlsx(path, chunk, heads, plan)
         else:
