@@ -73,3 +73,19 @@ def warehouse_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
     else:
         yield from _postgres_database()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty warehouse on the PostgreSQL server (production's backend)."""
+    yield from _postgres_database()
+
+
+@pytest.fixture(scope="session")
+def province(tmp_path_factory) -> dict:
+    """A synthetic province of three counties with its cross-county cases, generated once per test session."""
+    from jingzhun.synth.province import generate_province
+
+    out = tmp_path_factory.mktemp("province")
+    summary = generate_province(out, counties=3, households=1500, seed=11, as_of=AS_OF)
+    return {"out": out, "summary": summary, "landing": Path(summary["landing"])}

@@ -1,0 +1,43 @@
+"""The Spark backend runs the models the in-process engine runs and gives the same flags, evidence and village
+indicators, on the same staged registers (read as Parquet where they lie, as a run reads them)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from helpers import AS_OF
+
+from jingzhun.catalogue import current
+from jingzhun.engine import Engine, backend_for
+from jingzhun.policy import Policy, SparkSettings
+from jingzhun.spark import MASTER_ENV, master_of
+
+pytestmark = pytest.mark.spark
+
+
+def test_spark_gives_the_flags_evidence_and_indicators_duckdb_gives(frames, tmp_path):
+    paths = {}
+    for name, frame in frames.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        frame.to_parquet(paths[name], index=False)
+    out = {}
+    for kind in ("duckdb", "spark"):
+        backend = backend_for(kind, tmp_path / kind / "engine", Policy())
+        with Engine(paths, Policy(), pd.Timestamp(AS_OF), current(), backend=backend) as engine:
+            raised, skipped = engine.flags({})
+            out[kind] = raised, skipped, engine.village_indicators(raised)
+    (duck, duck_skipped, duck_villages), (spark, spark_skipped, spark_villages) = out["duckdb"], out["spark"]
+    assert duck_skipped == spark_skipped == {}
+    assert len(duck) > 100 and duck["rule_code"].nunique() == 21
+    pd.testing.assert_frame_equal(duck, spark)
+    pd.testing.assert_frame_equal(duck_villages, spark_villages)
+    assert (tmp_path / "spark" / "engine" / "models" / "int_register_households").is_dir()  # models kept as Parquet
+
+
+def test_the_master_asked_for_wins_then_the_environment_then_the_policy(monkeypatch):
+    settings = SparkSettings(master="spark://policy:7077")
+    monkeypatch.delenv(MASTER_ENV, raising=False)
+    assert master_of(settings) == "spark://policy:7077"
+    monkeypatch.setenv(MASTER_ENV, "spark://env:7077")
+    assert master_of(settings) == "spark://env:7077"
+    assert master_of(settings, "local[2]") == "local[2]"
