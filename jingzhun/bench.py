@@ -1,8 +1,9 @@
 """``jingzhun bench``: how fast and how big, stage by stage.
 
-Generates (or reuses) a synthetic landing folder of N residents, runs the nightly flow on it with a
-thread sampling this process's resident memory, and reports per stage wall time, rows per second and
-peak memory, next to two floors: the time to merely read the same files with the fastest readers
+Generates (or reuses) a synthetic landing folder of N residents (or a province of K counties of N residents each),
+runs the nightly flow on it (rules in-process or on Spark) with a thread sampling the resident memory of this
+process and, apart, of the Java processes it started (Spark's driver, which in local mode is its executor too),
+and reports per stage wall time, rows per second and peak memory, next to two floors: the time to merely read the same files with the fastest readers
 (python-calamine for xlsx, pyarrow for CSV), and the time for SQLite alone to take the normalised registers the
 run loads from Arrow (ADBC bulk ingest: what keeping them in the embedded warehouse costs at the least).
 """
@@ -27,37 +28,69 @@ RESIDENTS_PER_HOUSEHOLD = 3.45
 
 
 class MemorySampler(threading.Thread):
-    """Samples VmRSS of this process every ``interval`` seconds."""
+    """Samples VmRSS of this process, and the summed VmRSS of the processes it started (Spark's JVM), every
+    ``interval`` seconds."""
 
     def __init__(self, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
-        self.interval, self.samples, self._done = interval, [], threading.Event()
+        self.interval, self.samples, self.children, self._done = interval, [], [], threading.Event()
 
     def run(self) -> None:
         while not self._done.is_set():
-            self.samples.append((time.time(), rss_bytes()))
+            now = time.time()
+            self.samples.append((now, rss_bytes()))
+            self.children.append((now, sum(rss_bytes(pid) for pid in descendants())))
             self._done.wait(self.interval)
 
     def stop(self) -> None:
         self._done.set()
         self.join()
 
-    def peak(self, start: float, end: float) -> int:
-        inside = [rss for t, rss in self.samples if start <= t <= end]
+    def peak(self, start: float, end: float, of: str = "self") -> int:
+        samples = self.samples if of == "self" else self.children
+        inside = [rss for t, rss in samples if start <= t <= end]
         return max(inside) if inside else 0
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+def rss_bytes(pid: int | str = "self") -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # it ended between the listing and the reading
+        pass
     return 0
 
 
-def landing_for(residents: int, work_dir: Path, seed: int, as_of: date) -> tuple[Path, dict]:
-    """A landing folder of about ``residents`` people, generated once and reused."""
+def descendants(pid: int | str = "self") -> list[int]:
+    """The processes started by ``pid``, and theirs (from /proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+def landing_for(residents: int, work_dir: Path, seed: int, as_of: date, counties: int | None = None
+                ) -> tuple[Path, dict]:
+    """A landing folder of about ``residents`` people (per county, ``counties`` of them: a province), generated once
+    and reused."""
     from jingzhun.synth import generate
+    from jingzhun.synth.province import generate_province
+
+    if counties is not None:
+        out = work_dir / "bench" / f"province-{counties}x{residents}-seed-{seed}-{as_of:%Y%m%d}"
+        summary_path = out / "ground_truth" / "summary.json"
+        if summary_path.exists():
+            return out / "landing", json.loads(summary_path.read_text(encoding="utf-8"))
+        summary = generate_province(out, counties=counties, households=max(50, round(residents / RESIDENTS_PER_HOUSEHOLD)),
+                                    seed=seed, as_of=as_of)
+        return out / "landing", summary
 
     out = work_dir / "bench" / f"residents-{residents}-seed-{seed}-{as_of:%Y%m%d}"
     summary_file = out / "ground_truth" / "summary.json"
@@ -115,21 +148,26 @@ def write_floor(registers: dict[str, Path], work_dir: Path) -> tuple[float, int]
     return seconds, rows
 
 
-def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: date | None = None) -> dict:
+def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: date | None = None,
+          counties: int | None = None, engine: str = "duckdb", warehouse_url: str | None = None) -> dict:
+    """Run and measure; ``counties``: a province of that many counties of ``residents`` each; ``engine``: where the
+    rules run; ``warehouse_url``: publish there (default: a new SQLite file per run)."""
     from jingzhun.nightly import nightly
 
     as_of = as_of or date.today()
     generated = time.perf_counter()
-    landing, summary = landing_for(residents, work_dir, seed, as_of)
+    landing, summary = landing_for(residents, work_dir, seed, as_of, counties)
     generate_seconds = time.perf_counter() - generated
     floor_seconds, floor_rows = read_floor(landing)
     runs, written = [], None
     for i in range(repeat):
-        url = f"sqlite:///{(work_dir / 'bench' / f'warehouse-{residents}-{i}.sqlite').resolve()}"
-        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+        url = warehouse_url or f"sqlite:///{(work_dir / 'bench' / f'warehouse-{residents}-{i}.sqlite').resolve()}"
+        if warehouse_url is None:
+            Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
         sampler = MemorySampler()
         sampler.start()
-        result = nightly(landing=str(landing), warehouse_url=url, as_of=as_of, work_dir=str(work_dir / "bench"))
+        result = nightly(landing=str(landing), warehouse_url=url, as_of=as_of, work_dir=str(work_dir / "bench"),
+                         engine=engine)
         sampler.stop()
         rows = sum(s["rows_read"] for s in result["sources"].values())
         stages = {}
@@ -141,10 +179,12 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
             seconds = window[1] - window[0]
             stages[stage] = {"seconds": round(seconds, 3), "rows_per_second": round(rows / seconds) if seconds else None,
                              "peak_rss_mib": round(sampler.peak(*window) / 2**20, 1),
+                             "peak_jvm_rss_mib": round(sampler.peak(*window, of="children") / 2**20, 1),
                              "task_seconds": round(result["task_seconds"].get(stage, seconds), 3)}
         total = max(e for _, e in result["phases"].values()) - min(s for s, _ in result["phases"].values())
         runs.append({"stages": stages, "total_seconds": round(total, 3), "rows": rows,
                      "peak_rss_mib": round(max((r for _, r in sampler.samples), default=0) / 2**20, 1),
+                     "peak_jvm_rss_mib": round(max((r for _, r in sampler.children), default=0) / 2**20, 1),
                      "flags_raised": result["flags_raised"]})
         if written is None:  # the same registers every repeat: measured once
             written = write_floor({name: Path(result["run_dir"]) / "validated" / f"{name}.parquet"
@@ -155,6 +195,9 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
         "date": date.today().isoformat(), "machine": {"cpus": _cpus(), "memory_gib": _memory_gib(),
                                                        "python": platform.python_version()},
         "residents": summary["residents"], "rows": best["rows"], "as_of": as_of.isoformat(),
+        "counties": len(summary["counties"]) if "counties" in summary else None, "engine": engine,
+        "warehouse": "sqlite (one new file per run)" if warehouse_url is None else warehouse_url.split("://")[0],
+        "spark": _spark_settings() if engine == "spark" else None,
         "generate_seconds": round(generate_seconds, 3), "landing": str(landing),
         "floor": {"seconds": round(floor_seconds, 3), "rows": floor_rows, "readers": "python-calamine (xlsx), pyarrow (csv)"},
         "write_floor": {"seconds": round(written[0], 3), "rows": written[1],
@@ -162,6 +205,15 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
         "best": best, "ratio_to_floor": round(best["total_seconds"] / floor_seconds, 2) if floor_seconds else None,
         "runs": runs,
     }
+
+
+def _spark_settings() -> dict:
+    from jingzhun.policy import Policy
+    from jingzhun.spark import master_of
+
+    settings = Policy().spark
+    return {"master": master_of(settings), "driver_memory": settings.driver_memory,
+            "executor_memory": settings.executor_memory, "shuffle_partitions": settings.shuffle_partitions}
 
 
 def _cpus() -> int:
@@ -176,14 +228,18 @@ def _memory_gib() -> float:
 
 
 def print_table(report: dict) -> None:
-    print(f"residents {report['residents']:,}  rows {report['rows']:,}  (best of {len(report['runs'])})")
-    print(f"{'stage':<11}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}")
+    where = f"{report['counties']} counties, " if report.get("counties") else ""
+    print(f"residents {report['residents']:,} ({where}rules on {report.get('engine', 'duckdb')})  rows {report['rows']:,}"
+          f"  (best of {len(report['runs'])})")
+    print(f"{'stage':<11}{'seconds':>10}{'rows/s':>12}{'peak MiB':>10}{'JVM MiB':>10}")
     for stage, s in report["best"]["stages"].items():
         if s["seconds"] is None:
             print(f"{stage:<11}{'—':>10}  {s['note']}")
         else:
-            print(f"{stage:<11}{s['seconds']:>10.2f}{s['rows_per_second'] or 0:>12,}{s['peak_rss_mib']:>10.0f}")
-    print(f"{'total':<11}{report['best']['total_seconds']:>10.2f}{'':>12}{report['best']['peak_rss_mib']:>10.0f}")
+            print(f"{stage:<11}{s['seconds']:>10.2f}{s['rows_per_second'] or 0:>12,}{s['peak_rss_mib']:>10.0f}"
+                  f"{s.get('peak_jvm_rss_mib', 0):>10.0f}")
+    print(f"{'total':<11}{report['best']['total_seconds']:>10.2f}{'':>12}{report['best']['peak_rss_mib']:>10.0f}"
+          f"{report['best'].get('peak_jvm_rss_mib', 0):>10.0f}")
     print(f"read-only floor: {report['floor']['seconds']:.2f} s ({report['floor']['readers']}); "
           f"run / floor = {report['ratio_to_floor']}")
     print(f"write floor: {report['write_floor']['seconds']:.2f} s for {report['write_floor']['rows']:,} normalised rows "

@@ -233,9 +233,11 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from jingzhun.bench import bench, print_table
 
-    report = bench(args.residents, args.repeat, WORK_DIR, seed=args.seed, as_of=args.as_of)
+    report = bench(args.residents, args.repeat, WORK_DIR, seed=args.seed, as_of=args.as_of, counties=args.counties,
+                   engine=args.engine, warehouse_url=args.bench_warehouse)
     print_table(report)
-    out = Path(args.json or WORK_DIR / "bench" / f"bench-{args.residents}.json")
+    name = f"bench-{args.counties}x{args.residents}-{args.engine}" if args.counties else f"bench-{args.residents}"
+    out = Path(args.json or WORK_DIR / "bench" / f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"results: {out}")
@@ -354,7 +356,10 @@ def parser() -> argparse.ArgumentParser:
     ind.set_defaults(func=cmd_indicators)
 
     b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county")
-    b.add_argument("--residents", type=int, required=True)
+    b.add_argument("--residents", type=int, required=True, help="residents (per county with --counties)")
+    b.add_argument("--counties", type=int, default=None, help="a synthetic province of this many counties")
+    b.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="where the rules run")
+    b.add_argument("--warehouse", dest="bench_warehouse", default=None, help="publish into this warehouse (default: a new SQLite file per run)")
     b.add_argument("--repeat", type=int, default=1)
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--as-of", type=_date, default=date.today())

@@ -31,3 +31,18 @@ def test_bench_reports_every_stage(tmp_path, monkeypatch, capsys):
     assert report["write_floor"]["seconds"] > 0
     printed = capsys.readouterr().out
     assert "read-only floor" in printed and "write floor" in printed
+
+
+@pytest.mark.spark
+def test_bench_of_a_province_on_spark_reports_the_jvms_memory(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "WORK_DIR", tmp_path)
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--counties", "2", "--residents", "2000", "--engine", "spark",
+                     "--as-of", AS_OF.isoformat(), "--json", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["counties"] == 2 and report["engine"] == "spark" and report["residents"] > 2 * 1500
+    match = report["best"]["stages"]["match"]
+    assert match["peak_jvm_rss_mib"] > 100  # Spark's JVM, sampled apart from this process
+    assert report["best"]["peak_jvm_rss_mib"] >= match["peak_jvm_rss_mib"]
+    assert report["spark"]["master"].startswith("local")
+    assert "2 counties, rules on spark" in capsys.readouterr().out
