@@ -28,8 +28,8 @@ RESIDENTS_PER_HOUSEHOLD = 3.45
 
 
 class MemorySampler(threading.Thread):
-    """Samples VmRSS of this process, and the summed VmRSS of the processes it started (Spark's JVM), every
-    ``interval`` seconds."""
+    """Samples VmRSS of this process, and the summed VmRSS of the Java processes it started (Spark's JVM; not the
+    temporary Prefect server), every ``interval`` seconds."""
 
     def __init__(self, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
@@ -39,7 +39,7 @@ class MemorySampler(threading.Thread):
         while not self._done.is_set():
             now = time.time()
             self.samples.append((now, rss_bytes()))
-            self.children.append((now, sum(rss_bytes(pid) for pid in descendants())))
+            self.children.append((now, sum(rss_bytes(pid) for pid in descendants() if command(pid) == "java")))
             self._done.wait(self.interval)
 
     def stop(self) -> None:
@@ -61,6 +61,13 @@ def rss_bytes(pid: int | str = "self") -> int:
     except OSError:  # it ended between the listing and the reading
         pass
     return 0
+
+
+def command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def descendants(pid: int | str = "self") -> list[int]:

@@ -1,11 +1,13 @@
-"""The matching engine: tonight's staged registers and the SQL models of ``transforms/``, run in DuckDB.
+"""The matching engine: tonight's staged registers and the SQL models of ``transforms/``, run in DuckDB or Spark.
 
 Grain of what it returns: one row per flag (:data:`FLAG_COLUMNS`), and per rule not evaluated its reason.
 
 Build, then run, in one place. The builders here are pure (SQL text from the catalogue, the models and the
-column types); :class:`Engine` is the one seam that runs them: it holds the DuckDB connection, its memory limit
-and spill folder, the sources as views (Parquet files read where they lie, or frames), the policy as tables, and
-the dialect. Models are written in DuckDB's SQL and kept to what :func:`transpile` can carry to Spark SQL.
+column types); :class:`Engine` builds every statement — the sources as views (Parquet files read where they lie,
+or frames), the policy as tables, the models, the flags with their evidence — in DuckDB's SQL, and one backend
+runs them: :class:`DuckDB` in-process (its memory limit and spill folder), or :class:`jingzhun.spark.Spark`,
+which carries each statement to Spark SQL through :func:`transpile`, the one place dialects differ. Models are
+kept to what :func:`transpile` can carry (a test transpiles every one).
 """
 
 from __future__ import annotations

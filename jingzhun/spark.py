@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 from jingzhun.engine import transpile
 from jingzhun.evidence import identifier
 from jingzhun.policy import SparkSettings
+from jingzhun.privacy import SafeError
 
 MASTER_ENV = "JINGZHUN_SPARK_MASTER"
 
@@ -31,6 +33,27 @@ _TYPES = {"string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT", "bigint": "
           "timestamp_ntz": "TIMESTAMP", "date": "DATE", "void": "NULL"}
 
 _session = None  # one per process: a JVM starts once
+
+
+class ModelFailed(SafeError):
+    """A model failed on Spark: named with Spark's error condition (``DIVIDE_BY_ZERO``, ``CAST_INVALID_INPUT``…),
+    never with Spark's message, which may quote a value."""
+
+
+@contextmanager
+def naming(model: str):
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - described by its condition, never quoted
+        get = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
+        try:
+            condition = get() if get else None
+        except Exception:  # noqa: BLE001 - a condition that cannot be read is not one
+            condition = None
+        failure = ModelFailed(f"model {model} failed on Spark: {condition or type(exc).__name__}")
+    else:
+        return
+    raise failure  # outside the handler: Spark's message is not chained to it
 
 
 def master_of(settings: SparkSettings, master: str | None = None) -> str:
@@ -51,6 +74,9 @@ def session(settings: SparkSettings, master: str | None = None, local_dir: Path 
     if _session is None:
         if wanted.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: no network address to look up
+        # The JVM starts as this process's child and inherits its environment: glibc's per-thread arenas (up to
+        # 8 per core) otherwise grow its memory well beyond the heap Spark is given.
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         builder = (SparkSession.builder.master(wanted).appName("jingzhun")
                    .config("spark.driver.memory", settings.driver_memory)
                    .config("spark.executor.memory", settings.executor_memory)
@@ -65,7 +91,9 @@ def session(settings: SparkSettings, master: str | None = None, local_dir: Path 
         for key, value in settings.conf.items():
             builder = builder.config(key, value)
         _session = builder.getOrCreate()
-        _session.sparkContext.setLogLevel("ERROR")  # Spark's own log lines at INFO name the data's files and plans
+        # Spark's own log lines name files and plans, and a failing task's message may quote a value: none are
+        # printed; a failure reaches the run as the step's error, which names the model, never a value.
+        _session.sparkContext.setLogLevel("OFF")
     return _session
 
 
@@ -115,18 +143,21 @@ class Spark:
         return identifier(name)
 
     def view(self, name: str, sql: str) -> None:
-        self._name(self.spark.sql(transpile(sql, self.dialect)), name)
+        with naming(name):
+            self._name(self.spark.sql(transpile(sql, self.dialect)), name)
 
     def table(self, name: str, sql: str) -> None:
         """A model's rows, computed now and written as Parquet in the run folder, then read back as its view: the
         models that read it start from those files (as DuckDB's tables), not from its plan, so a failing model names
         itself and Spark's optimiser never sees the whole night's plan at once."""
         path = str(self.work_dir / "models" / name)
-        self.spark.sql(transpile(sql, self.dialect)).write.mode("overwrite").parquet(path)
+        with naming(name):
+            self.spark.sql(transpile(sql, self.dialect)).write.mode("overwrite").parquet(path)
         self._name(self.spark.read.parquet(path), name)
 
     def columns(self, relation: str) -> dict[str, str]:
         return {name: _TYPES.get(kind, kind.upper()) for name, kind in self.spark.table(relation).dtypes}
 
     def arrow(self, sql: str) -> pa.Table:
-        return self.spark.sql(transpile(sql, self.dialect)).toArrow()
+        with naming("(the flags collected)"):
+            return self.spark.sql(transpile(sql, self.dialect)).toArrow()

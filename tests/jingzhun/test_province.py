@@ -48,3 +48,33 @@ def test_identity_numbers_stay_unique_across_counties(tmp_path):
     hukou = STAGING["hukou"](read_source(tmp_path / "landing", SOURCES["hukou"])[0], Policy()).rows
     valid = hukou[hukou["id_number_valid"]]
     assert len(valid) > 4 * 600 and not valid["id_number"].duplicated().any()
+
+
+def test_a_county_matched_alone_misses_what_its_neighbours_hold(province, tmp_path):
+    """The cross-county cases are what only a province-wide match finds: with the other counties' files taken
+    away, the cars, flats and deaths they hold raise nothing and the moved hukou reads as missing."""
+    import shutil
+
+    from jingzhun.contract import SOURCES
+    from jingzhun.engine import flags
+    from jingzhun.policy import Policy
+    from jingzhun.readers import read_source
+    from jingzhun.staging import STAGING
+
+    county = province["summary"]["counties"][0]
+    landing = tmp_path / "landing"
+    shutil.copytree(province["landing"], landing)
+    for path in landing.glob("*/*_*"):
+        if path.parent.name != "regions" and path.name.split("_")[0] not in (county, "62"):
+            path.unlink()
+    frames = {name: STAGING[name](read_source(landing, source)[0], Policy()).rows for name, source in SOURCES.items()}
+    raised, _ = flags(frames, Policy(), pd.Timestamp(AS_OF))
+    truth = pd.read_csv(province["out"] / "ground_truth" / "expected_flags.csv", dtype=str).fillna("")
+    KEY = ["rule_code", "household_id", "hukou_household_id", "id_number"]
+    mine = truth[truth["village_code"].str.startswith(county) & truth["case"].isin(list(CROSS_CASES))]
+    assert len(mine) >= 3 * 3
+    missed = mine[KEY].merge(raised[KEY], how="left", indicator=True)
+    assert missed["_merge"].eq("left_only").all()  # not one of them is found without the neighbours' files
+    not_in_hukou = raised[raised["rule_code"].eq("DQ_NOT_IN_HUKOU") & raised["household_id"].str[1:7].eq(county)]
+    assert len(not_in_hukou) > len(truth[truth["rule_code"].eq("DQ_NOT_IN_HUKOU") &
+                                         truth["village_code"].str.startswith(county)])

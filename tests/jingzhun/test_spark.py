@@ -41,3 +41,20 @@ def test_the_master_asked_for_wins_then_the_environment_then_the_policy(monkeypa
     monkeypatch.setenv(MASTER_ENV, "spark://env:7077")
     assert master_of(settings) == "spark://env:7077"
     assert master_of(settings, "local[2]") == "local[2]"
+
+
+def test_a_model_failing_on_spark_is_named_with_its_condition_never_with_a_value(tmp_path):
+    import pyarrow as pa
+
+    from jingzhun.spark import ModelFailed
+
+    backend = backend_for("spark", tmp_path / "engine", Policy())
+    backend.register("people", pa.table({"name": ["欧阳秀兰"], "id_number": ["620421195001010019"]}))
+    try:
+        with pytest.raises(ModelFailed) as failed:
+            backend.table("int_ages", "SELECT CAST(name AS INTEGER) AS age, id_number FROM people")
+    finally:
+        backend.close()
+    message = str(failed.value)
+    assert message.startswith("model int_ages failed on Spark: CAST_INVALID_INPUT")
+    assert "欧阳秀兰" not in message and "620421" not in message and failed.value.__cause__ is None
