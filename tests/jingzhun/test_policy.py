@@ -25,3 +25,15 @@ def test_unknown_keys_are_refused(tmp_path):
     path.write_text("referal_income: 3800\n", encoding="utf-8")
     with pytest.raises(PolicyError, match="referal_income: unknown key"):
         load_policy(path)
+
+
+def test_a_province_sets_its_spark_cluster_in_the_policy_and_a_wrong_unit_is_refused(tmp_path):
+    path = tmp_path / "province.yaml"
+    path.write_text("spark:\n  master: spark://10.0.0.9:7077\n  executor_memory: 16g\n"
+                    "  conf: {spark.executor.instances: '20'}\n", encoding="utf-8")
+    spark = load_policy(path).spark
+    assert (spark.master, spark.executor_memory, spark.driver_memory) == ("spark://10.0.0.9:7077", "16g", "4g")
+    assert spark.conf == {"spark.executor.instances": "20"}
+    path.write_text("spark:\n  executor_memory: 16GB\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="spark.executor_memory"):
+        load_policy(path)
