@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -545,14 +545,22 @@ def same_name_in_other_forms(b: Builder) -> None:
 
 @case
 def dq_multi_household(b: Builder) -> None:
-    first = b.household(ages=(45, 43))
+    on_two_registers(b, b)
+
+
+def on_two_registers(a: Builder, b: Builder) -> None:
+    """A member of a register household of ``a`` listed again in a one-person register household of ``b`` (the
+    same county, or another)."""
+    first = a.household(ages=(45, 43))
     second = b.household(ages=(70,))
     twin = first.members[1]
     row = dict(b.rows["poverty_register"][-1])
     row.update(id_number=twin.id_number, name=twin.name, relation="之女")
     b.rows["poverty_register"].append(row)
-    b.expect("DQ_MULTI_HOUSEHOLD", "review", first, twin)
-    b.expect("DQ_MULTI_HOUSEHOLD", "review", second, twin)
+    a.expect("DQ_MULTI_HOUSEHOLD", "review", first, twin)
+    # the second household's hukou household: one member in each, so the greater number (int_register_households)
+    b.expect("DQ_MULTI_HOUSEHOLD", "review",
+             replace(second, hukou_household_id=max(first.hukou_household_id, second.hukou_household_id)), twin)
 
 
 @case

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -93,16 +92,7 @@ def death_recorded_by_another_county(a: Builder, b: Builder) -> None:
 
 @cross_case
 def on_the_registers_of_two_counties(a: Builder, b: Builder) -> None:
-    first = a.household(ages=(45, 43))
-    second = b.household(ages=(70,))
-    twin = first.members[1]
-    row = dict(b.rows["poverty_register"][-1])
-    row.update(id_number=twin.id_number, name=twin.name, relation="之女")
-    b.rows["poverty_register"].append(row)
-    a.expect("DQ_MULTI_HOUSEHOLD", "review", first, twin)
-    # the second household's hukou household: one member in each, so the greater number (int_register_households)
-    b.expect("DQ_MULTI_HOUSEHOLD", "review",
-             replace(second, hukou_household_id=max(first.hukou_household_id, second.hukou_household_id)), twin)
+    cases.on_two_registers(a, b)
 
 
 @cross_case
