@@ -138,14 +138,16 @@ class DuckDB:
         return self.con.sql(sql).to_arrow_table()
 
 
-def backend_for(name: str, work_dir: Path | None, policy: Policy, master: str | None = None):
-    """The backend a run asked for: ``duckdb`` (in-process, the default) or ``spark`` (:mod:`jingzhun.spark`)."""
+def backend_for(name: str, work_dir: Path | None, policy: Policy, master: str | None = None,
+                scratch: Path | None = None):
+    """The backend a run asked for: ``duckdb`` (in-process, the default) or ``spark`` (:mod:`jingzhun.spark`;
+    ``scratch``: where Spark spills, for as long as the process's session lives)."""
     if name == "duckdb":
         return DuckDB(work_dir, policy.engine.memory_limit, policy.engine.threads)
     if name == "spark":
         from jingzhun.spark import Spark
 
-        return Spark(work_dir, policy.spark, master)
+        return Spark(work_dir, policy.spark, master, scratch)
     raise ValueError(f"unknown engine {name!r}: duckdb or spark")
 
 

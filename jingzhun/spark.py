@@ -110,11 +110,14 @@ class Spark:
 
     dialect = "spark"
 
-    def __init__(self, work_dir: Path | None, settings: SparkSettings, master: str | None = None):
+    def __init__(self, work_dir: Path | None, settings: SparkSettings, master: str | None = None,
+                 scratch: Path | None = None):
+        """``work_dir``: tonight's models (a temporary folder when None); ``scratch``: where Spark spills (its
+        ``spark.local.dir``, fixed when the process's session starts; the system's temporary folder when None)."""
         self._own_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="jingzhun-spark-")) if work_dir is None else Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.spark = session(settings, master, self.work_dir.parent / "spark-local")
+        self.spark = session(settings, master, scratch)
         self._views: list[str] = []
 
     def close(self) -> None:

@@ -309,7 +309,8 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
     out = Path(run_dir) / "flags"
     out.mkdir(parents=True, exist_ok=True)
     villages_path = ""
-    backend = backend_for(engine, Path(run_dir) / "engine", policy, spark_master)
+    # Spark spills to the work folder (beside the runs), which outlives any one run: its session serves the process
+    backend = backend_for(engine, Path(run_dir) / "engine", policy, spark_master, Path(run_dir).parents[1] / "spark-local")
     with Engine(tables, policy, pd.Timestamp(as_of), current(), backend=backend) as running:
         if "poverty_register" in tables:
             raised, skipped = running.flags(unavailable)

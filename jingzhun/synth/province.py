@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ ELSEWHERE = ("61", "63", "64")  # 陕西, 青海, 宁夏: where people registere
 PROVINCE_WIDE = ("medical_insurance", "illness")
 
 
-@lru_cache(maxsize=None)
+@cache
 def counties_of(province: str) -> tuple[tuple[str, str], ...]:
     """The county-level divisions of a province today, (code, name), from python-stdnum's GB/T 2260 table (the
     prefectures and their 市辖区 left out; divisions abolished or renamed take their current name); rural counties
@@ -99,8 +99,8 @@ def on_the_registers_of_two_counties(a: Builder, b: Builder) -> None:
 def hukou_held_in_another_county(a: Builder, b: Builder) -> None:
     """Not a flag: the spouse's hukou moved to the neighbour county; a county-only match would call the spouse
     absent from the hukou (DQ_NOT_IN_HUKOU)."""
-    hh = a.household(ages=(52, 50))
-    row = a.rows["hukou"].pop()
+    a.household(ages=(52, 50))
+    row = a.rows["hukou"].pop()  # the spouse's
     village = str(b.villages[-1])
     row.update(hukou_household_id=f"{b.county}8{len(b.rows['hukou']):08d}", address_code=village, relation="户主")
     b.rows["hukou"].append(row)
@@ -143,8 +143,8 @@ def generate_province(out: Path, counties: int = 3, households: int = 2000, seed
     counts: dict[str, int] = {}
     for name in SOURCES:
         if name in PROVINCE_WIDE:
-            parts = [[bg.get(name), tables.get(name)] for bg, (tables, _, _) in zip(backgrounds, planted)]
-            batches = [((PROVINCE, province_name(PROVINCE)), source_table(name, sum(parts, []), rng))]
+            parts = [frame for bg, (tables, _, _) in zip(backgrounds, planted) for frame in (bg.get(name), tables.get(name))]
+            batches = [((PROVINCE, province_name(PROVINCE)), source_table(name, parts, rng))]
         else:
             batches = [((code, county), source_table(name, [bg.get(name), tables.get(name)], rng))
                        for (code, county), bg, (tables, _, _) in zip(chosen, backgrounds, planted)]

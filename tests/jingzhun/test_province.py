@@ -7,7 +7,12 @@ import pandas as pd
 from helpers import AS_OF
 
 from jingzhun.normalise import address_codes
-from jingzhun.synth.province import CROSS_CASES, PROVINCE_WIDE, counties_of, generate_province
+from jingzhun.synth.province import (
+    CROSS_CASES,
+    PROVINCE_WIDE,
+    counties_of,
+    generate_province,
+)
 
 
 def test_counties_are_real_divisions_of_one_province_rural_counties_first():
