@@ -24,7 +24,7 @@ from jingzhun.catalogue import RULES
 
 DIRECTIONS = ("remove", "add", "revert", "exit", "refer", "review")
 COUNTS = ["register_households", "register_persons", "unexited_households", "unexited_persons", "hukou_persons"]
-COLUMNS = [("乡镇", "township_name", 10), ("村", "village_name", 10), ("村代码", "village_code", 14),
+COLUMNS = [("乡镇", "township_name", 14), ("村", "village_name", 10), ("村代码", "village_code", 14),
            ("建档立卡户数", "register_households", 9), ("建档立卡人数", "register_persons", 9),
            ("未脱贫户数", "unexited_households", 9), ("未脱贫人数", "unexited_persons", 9), ("户籍人口", "hukou_persons", 9),
            ("贫困发生率", "incidence", 9), ("退出标准", "threshold", 8), ("是否低于标准", "below", 9)] + [
@@ -59,7 +59,7 @@ def indicators(engine: Engine, policy: Policy) -> tuple[pd.DataFrame, pd.DataFra
     not_evaluated = [d for d in DIRECTIONS if rules_of[d] and rules_of[d] <= skipped]
     partly = {d: sorted(rules_of[d] & skipped) for d in DIRECTIONS if d not in not_evaluated and rules_of[d] & skipped}
     counts = open_flags.pivot_table(index="village_code", columns="direction", values="n", aggfunc="sum")
-    villages = villages.assign(township_name=labels.region_names(villages["village_code"], reference, "township"),
+    villages = villages.assign(township_name=labels.township_names(villages["village_code"], reference),
                                village_name=labels.region_names(villages["village_code"], reference, "village"))
     for d in DIRECTIONS:
         villages[d] = counts[d].reindex(villages["village_code"]).fillna(0).astype("int64").to_numpy() \

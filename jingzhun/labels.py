@@ -112,6 +112,29 @@ def region_names(codes: pd.Series, reference: pd.Series, level: str) -> pd.Serie
     return names.fillna(codes.str[:width]).astype("str")
 
 
+def township_names(codes: pd.Series, reference: pd.Series) -> pd.Series:
+    """Township names for village codes; where the codes span several counties (a province's outputs), each led
+    by its county's name (永登县乌兰镇): townships of different counties share names."""
+    names = region_names(codes, reference, "township")
+    if codes.fillna("").astype("str").str[:6].nunique() > 1:
+        names = region_names(codes, reference, "county") + names
+    return names
+
+
+def area_name(codes: pd.Series, reference: pd.Series) -> str:
+    """What a list of village codes covers, for a title: its county, or, across counties, its province (GB/T 2260;
+    empty across provinces or for no code)."""
+    codes = codes.fillna("").astype("str")
+    if codes.str[:6].nunique() == 1:
+        return region_names(codes.head(1), reference, "county").iloc[0]
+    if codes.str[:2].nunique() == 1:
+        from stdnum import numdb
+
+        return next((props.get("province", "") for _, low, _, props, _ in numdb.get("cn/loc").prefixes
+                     if low == codes.iloc[0][:2]), "")
+    return ""
+
+
 def people(warehouse_db: Engine | Connection, flags: pd.DataFrame) -> pd.DataFrame:
     """Per flag (same index): ``person_name`` (the register's name of its person, else hukou's) and ``head_name``
     (the register household's head, else the hukou household's), as the registers compare names. Read from the

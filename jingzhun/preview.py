@@ -113,7 +113,7 @@ def preview(engine, rules: Catalogue, policy: Policy, as_of: date | None = None)
         keys, current = set(map(tuple, mine[KEY].to_numpy())), set(map(tuple, now[now["rule_code"].eq(code)][KEY].fillna("").to_numpy()))
         villages = (mine.groupby("village_code").size().rename("flags").reset_index()
                     if len(mine) else pd.DataFrame({"village_code": pd.Series(dtype="str"), "flags": pd.Series(dtype="int64")}))
-        villages.insert(0, "township", labels.region_names(villages["village_code"], reference, "township"))
+        villages.insert(0, "township", labels.township_names(villages["village_code"], reference))
         villages.insert(1, "village", labels.region_names(villages["village_code"], reference, "village"))
         out.append(RulePreview(code, rule.title, rule.direction, skipped.get(code, ""), mine, villages,
                                new=len(keys - current), kept=len(keys & current), resolved=len(current - keys)))

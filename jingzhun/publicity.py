@@ -54,7 +54,7 @@ def publicity_list(engine: Engine, policy: Policy) -> pd.DataFrame:
     name = people["person_name"].where(confirmed["id_number"].ne(""), people["head_name"])
     out = pd.DataFrame({
         "township_code": confirmed["village_code"].str[:9], "village_code": confirmed["village_code"],
-        "乡镇": labels.region_names(confirmed["village_code"], reference, "township"),
+        "乡镇": labels.township_names(confirmed["village_code"], reference),
         "村": labels.region_names(confirmed["village_code"], reference, "village"),
         "类别": confirmed["direction"].map(CATEGORIES), "事由": confirmed["rule_code"].map(rule_titles()),
         "户主姓名": people["head_name"], "姓名": name.fillna(""), "身份证号": mask_id(person.fillna(""), policy),

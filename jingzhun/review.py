@@ -58,7 +58,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     frame["state_token"] = state_tokens(frame, latest)
     frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(rule_titles()),
                          direction_title=frame["direction"].map(DIRECTION_TITLES),
-                         township_name=labels.region_names(frame["village_code"], reference, "township"),
+                         township_name=labels.township_names(frame["village_code"], reference),
                          village_name=labels.region_names(frame["village_code"], reference, "village"),
                          **labels.people(warehouse_db, frame), **decision_history(frame, latest))
     frame = frame.sort_values(["township_code", "village_code", "rule_code", "household_id", "id_number"])
@@ -96,8 +96,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
         styles = styles or [copy(cell._style) for cell in row]
         ws.row_dimensions[row[0].row].height = LINE_HEIGHT * lines   # spreadsheets do not grow wrapped rows of a file
     ws.freeze_panes = "A2"
-    county = labels.region_names(frame["village_code"].head(1), reference, "county")
-    _print_setup(ws, frame["village_code"].tolist(), f"{county.iloc[0] if len(county) else ''} 动态调整核实清单")
+    _print_setup(ws, frame["village_code"].tolist(), f"{labels.area_name(frame['village_code'], reference)} 动态调整核实清单")
     ws.auto_filter.ref = f"A1:{openpyxl.utils.get_column_letter(len(HEADERS))}{max(last, 1)}"
     summary = wb.create_sheet("按村汇总")
     summary.append(["乡镇", "村", "村代码", "待核实条数"])

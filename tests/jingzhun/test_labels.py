@@ -32,3 +32,15 @@ def test_a_reference_with_a_bad_code_is_refused_naming_file_and_row(tmp_path):
         labels.read_regions([ref], ReaderLimits())
     assert "regions/regions.csv" in str(caught.value) and "第3行" in str(caught.value)
     assert "某村" not in str(caught.value)
+
+
+def test_townships_of_several_counties_are_led_by_their_county_and_the_title_names_the_province():
+    reference = pd.Series({"620121100000": "乌兰镇", "620122100000": "乌兰镇", "620121100201": "红柳村"})
+    one_county = pd.Series(["620121100201", "620121100202"])
+    assert labels.township_names(one_county, reference).tolist() == ["乌兰镇", "乌兰镇"]
+    assert labels.area_name(one_county, reference) == "永登县"
+    province = pd.Series(["620121100201", "620122100201"])
+    assert labels.township_names(province, reference).tolist() == ["永登县乌兰镇", "皋兰县乌兰镇"]
+    assert labels.area_name(province, reference) == "甘肃省"
+    assert labels.area_name(pd.Series(["620121100201", "610102001001"]), reference) == ""
+    assert labels.area_name(pd.Series([], dtype="str"), reference) == ""
