@@ -71,8 +71,15 @@ def deployed(county, tmp_path_factory):
         cli = dict(env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         made = subprocess.run([BIN / "prefect", "work-pool", "create", "jingzhun", "--type", "process"], **cli)
         assert made.returncode == 0, made.stdout + made.stderr
-        deploy = subprocess.run([BIN / "prefect", "--no-prompt", "deploy", "--all"], **cli)
+        deploy = subprocess.run([BIN / "prefect", "--no-prompt", "deploy", "--name", "nightly", "--name", "reconcile"],
+                                **cli)
         assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+        # a province's own deployment, in its own pool (its worker would reach the Spark cluster)
+        made = subprocess.run([BIN / "prefect", "work-pool", "create", "jingzhun-province", "--type", "process"], **cli)
+        assert made.returncode == 0, made.stdout + made.stderr
+        province = subprocess.run([BIN / "prefect", "--no-prompt", "deploy", "--name", "nightly-province"],
+                                  **{**cli, "env": {**env, "JINGZHUN_PROVINCE_LANDING": str(landing)}})
+        assert province.returncode == 0, province.stdout[-3000:] + province.stderr[-3000:]
         worker = _start([BIN / "prefect", "worker", "start", "--pool", "jingzhun"], env, base / "worker.log")
         yield {"api": api, "base": base}
     finally:
@@ -101,9 +108,11 @@ def test_both_deployments_are_on_the_server_with_the_nightly_schedule(deployed):
         async with PrefectClient(deployed["api"]) as client:
             nightly = await client.read_deployment_by_name("nightly/nightly")
             reconcile = await client.read_deployment_by_name("reconcile/reconcile")
-            return nightly, reconcile, await client.read_deployment_schedules(nightly.id)
-    nightly, reconcile, schedules = asyncio.run(read())
+            province = await client.read_deployment_by_name("nightly/nightly-province")
+            return nightly, reconcile, province, await client.read_deployment_schedules(nightly.id)
+    nightly, reconcile, province, schedules = asyncio.run(read())
     assert nightly.work_pool_name == reconcile.work_pool_name == "jingzhun"
+    assert province.work_pool_name == "jingzhun-province" and province.parameters["engine"] == "spark"
     assert [(s.schedule.cron, s.schedule.timezone) for s in schedules] == [("0 2 * * *", "Asia/Shanghai")]
     assert set(reconcile.parameter_openapi_schema["required"]) == {"landing", "region"}
 
