@@ -15,6 +15,7 @@ import platform
 import threading
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -90,21 +91,17 @@ def landing_for(residents: int, work_dir: Path, seed: int, as_of: date, counties
     from jingzhun.synth import generate
     from jingzhun.synth.province import generate_province
 
-    if counties is not None:
+    households = max(50, round(residents / RESIDENTS_PER_HOUSEHOLD))
+    if counties is None:
+        out = work_dir / "bench" / f"residents-{residents}-seed-{seed}-{as_of:%Y%m%d}"
+        make = partial(generate, out, households=households, seed=seed, as_of=as_of)
+    else:
         out = work_dir / "bench" / f"province-{counties}x{residents}-seed-{seed}-{as_of:%Y%m%d}"
-        summary_path = out / "ground_truth" / "summary.json"
-        if summary_path.exists():
-            return out / "landing", json.loads(summary_path.read_text(encoding="utf-8"))
-        summary = generate_province(out, counties=counties, households=max(50, round(residents / RESIDENTS_PER_HOUSEHOLD)),
-                                    seed=seed, as_of=as_of)
-        return out / "landing", summary
-
-    out = work_dir / "bench" / f"residents-{residents}-seed-{seed}-{as_of:%Y%m%d}"
+        make = partial(generate_province, out, counties=counties, households=households, seed=seed, as_of=as_of)
     summary_file = out / "ground_truth" / "summary.json"
     if summary_file.exists():
         return out / "landing", json.loads(summary_file.read_text(encoding="utf-8"))
-    summary = generate(out, households=max(50, round(residents / RESIDENTS_PER_HOUSEHOLD)), seed=seed, as_of=as_of)
-    return out / "landing", summary
+    return out / "landing", make()
 
 
 def read_floor(landing: Path) -> tuple[float, int]:

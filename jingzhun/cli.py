@@ -355,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
     ind.add_argument("--config", default=None)
     ind.set_defaults(func=cmd_indicators)
 
-    b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county")
+    b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county or province")
     b.add_argument("--residents", type=int, required=True, help="residents (per county with --counties)")
     b.add_argument("--counties", type=int, default=None, help="a synthetic province of this many counties")
     b.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="where the rules run")

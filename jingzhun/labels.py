@@ -128,11 +128,15 @@ def area_name(codes: pd.Series, reference: pd.Series) -> str:
     if codes.str[:6].nunique() == 1:
         return region_names(codes.head(1), reference, "county").iloc[0]
     if codes.str[:2].nunique() == 1:
-        from stdnum import numdb
-
-        return next((props.get("province", "") for _, low, _, props, _ in numdb.get("cn/loc").prefixes
-                     if low == codes.iloc[0][:2]), "")
+        return province_name(codes.iloc[0][:2])
     return ""
+
+
+def province_name(code: str) -> str:
+    """A province's GB/T 2260 name by its 2-digit code (python-stdnum's table; empty when unknown)."""
+    from stdnum import numdb
+
+    return next((props.get("province", "") for _, low, _, props, _ in numdb.get("cn/loc").prefixes if low == code), "")
 
 
 def people(warehouse_db: Engine | Connection, flags: pd.DataFrame) -> pd.DataFrame:

@@ -104,7 +104,7 @@ class SparkSettings(BaseModel):
     """The matching engine on Spark (``--engine spark``): the master (``local[*]`` on this machine; a cluster's
     ``spark://…``, ``yarn`` or ``k8s://…``; ``--spark-master`` or ``JINGZHUN_SPARK_MASTER`` win), the driver's and
     each executor's memory (Spark's units: ``4g``), the partitions of a shuffle, and any other Spark setting by its
-    name (``conf``). Spark spills beyond its memory to the run folder (``spark.local.dir``) on its own."""
+    name (``conf``). Spark spills beyond its memory to ``spark.local.dir`` (the work folder's ``spark-local/``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

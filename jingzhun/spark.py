@@ -97,14 +97,6 @@ def session(settings: SparkSettings, master: str | None = None, local_dir: Path 
     return _session
 
 
-def stop() -> None:
-    """Stop the process's Spark session (its JVM goes with the process in any case)."""
-    global _session
-    if _session is not None:
-        _session.stop()
-        _session = None
-
-
 class Spark:
     """The Spark backend: statements in DuckDB's SQL, transpiled and run as Spark SQL on temporary views."""
 

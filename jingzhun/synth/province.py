@@ -23,6 +23,7 @@ import pandas as pd
 from stdnum import numdb
 
 from jingzhun.contract import SOURCES
+from jingzhun.labels import province_name
 from jingzhun.synth import cases, population, writers
 from jingzhun.synth.cases import Builder
 
@@ -51,10 +52,6 @@ def counties_of(province: str) -> tuple[tuple[str, str], ...]:
             if name != "市辖区":
                 out.append((f"{province}{code}", name))
     return tuple(sorted(out, key=lambda c: not c[1].endswith("县")))  # rural counties (县) first, by code
-
-
-def province_name(province: str) -> str:
-    return next(props["province"] for _, low, _, props, _ in numdb.get("cn/loc").prefixes if low == province)
 
 
 # ---------------------------------------------------------------- cross-county cases: (county a, its neighbour b)
