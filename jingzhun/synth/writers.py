@@ -23,6 +23,7 @@ from jingzhun.contract import SOURCES
 from jingzhun.normalise import check_digits
 
 XLSX_MAX_ROWS = 60_000
+COUNTY_NAME = "靖远县"  # the county a single generated county's titles name (population.COUNTY)
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 
 
@@ -40,12 +41,12 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {
-    "poverty_register": Plan("xlsx", files=2, title="靖远县建档立卡贫困人口花名册", totals=True, notes_sheet=True),
+    "poverty_register": Plan("xlsx", files=2, title="{county}建档立卡贫困人口花名册", totals=True, notes_sheet=True),
     "hukou": Plan("csv", "gb18030", files=3, date_form="chinese"),
     "vehicles": Plan("csv", "utf-8-sig", files=2, date_form="slash"),
     "real_estate": Plan("xlsx", two_row_header=True, date_form="cell"),
     "housing_safety": Plan("xlsx", title="农村住房安全性鉴定台账", date_form="compact"),
-    "social_assistance": Plan("csv", "gb18030", files=2, title="靖远县农村低保和特困供养对象花名册", date_form="dot"),
+    "social_assistance": Plan("csv", "gb18030", files=2, title="{county}农村低保和特困供养对象花名册", date_form="dot"),
     "deaths": Plan("csv", "utf-8", date_form="dot"),
     "students": Plan("xlsx", files=2, notes_sheet=True, date_form="cell"),
     "medical_insurance": Plan("csv", "utf-8", files=2),
@@ -150,10 +151,8 @@ def write_source(rng: np.random.Generator, landing: Path, name: str, table: pd.D
     """``table`` as the files a department sends, under ``landing/<name>/``. ``sender``: the (code, name) of the
     county that sent them, in their file names and titles (one county's files beside the others')."""
     plan = PLANS.get(name, Plan("csv", "utf-8-sig"))  # a pack's source: plain CSV
-    stem = name
-    if sender is not None:
-        stem = f"{sender[0]}_{name}"
-        plan = replace(plan, title=plan.title.replace("靖远县", sender[1]))
+    stem = name if sender is None else f"{sender[0]}_{name}"
+    plan = replace(plan, title=plan.title.format(county=COUNTY_NAME if sender is None else sender[1]))
     if plan.fmt == "xlsx" and len(table) > XLSX_MAX_ROWS:
         plan = Plan("csv", "utf-8-sig", files=plan.files, title=plan.title, totals=plan.totals)
     folder = landing / name
