@@ -23,7 +23,7 @@ from jingzhun.privacy import describe, install_log_masking
 from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
-EngineName = Literal["duckdb", "spark"]  # where the rules run (jingzhun.engine.backend_for)
+EngineName = Literal["duckdb", "spark"]  # where the quality gate and the rules run (jingzhun.engine.backend_for)
 install_log_masking()  # a worker started by a deployment masks identity numbers in its logs too
 deployment.install_file()  # a worker's own sources and rules (JINGZHUN_DEPLOYMENT), before flows read the contract
 
@@ -40,8 +40,8 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None =
             deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None) -> dict:
     """Run every source of a landing folder into the warehouse; returns the run summary. Another run on the same
     warehouse is waited for up to ``lock_wait_seconds``, then this one is refused (:class:`WarehouseBusy`).
-    ``engine``: where the rules run, in-process (``duckdb``) or on Spark (``spark``, at ``spark_master``, else
-    ``JINGZHUN_SPARK_MASTER``, else the policy's ``spark.master``)."""
+    ``engine``: where the quality gate and the rules run, in-process (``duckdb``) or on Spark (``spark``, at
+    ``spark_master``, else ``JINGZHUN_SPARK_MASTER``, else the policy's ``spark.master``)."""
     return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config, scope=Scope(region or None),
                        dry_run=dry_run, work_dir=work_dir, sources_config=sources_config,
                        lock_wait_seconds=lock_wait_seconds, deployment_file=deployment_file, engine=engine,
@@ -83,7 +83,8 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
             steps.progress(logger, clock, "normalise", staged)
             steps.check_region_tonight(staged, scope)
             with clock("validate"):
-                validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(db), run_dir)
+                validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(db), run_dir,
+                                               engine, spark_master)
             steps.progress(logger, clock, "validate", validated)
             with clock("match"):
                 matched = steps.match_registers(validated, config, as_of, scope, run_dir, engine, spark_master)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,9 +31,9 @@ from jingzhun.catalogue import RULES, current
 from jingzhun.contract import SOURCES
 from jingzhun.engine import FLAG_COLUMNS, Engine, backend_for
 from jingzhun.landing import DatabaseSource
-from jingzhun.policy import load_policy
+from jingzhun.policy import Policy, load_policy
 from jingzhun.privacy import contained, describe
-from jingzhun.quality.gate import RESULT_COLUMNS, build_data_docs, columns_read, run_gate, unreadable_source
+from jingzhun.quality.gate import RESULT_COLUMNS, build_data_docs, run_gate, unreadable_source
 from jingzhun.quality.suites import Tonight
 from jingzhun.quality_report import write_validation_workbook
 from jingzhun.readers import read_source
@@ -205,10 +206,13 @@ def check_region_tonight(staged: list[StagedSource], scope: Scope) -> None:
 
 
 def validate_all(staged: list[StagedSource], extracted: list[Extracted], config: str | None, as_of: date,
-                 snapshots: dict[str, int], run_dir: str) -> list[StagedSource]:
+                 snapshots: dict[str, int], run_dir: str, engine: str = "duckdb",
+                 spark_master: str | None = None) -> list[StagedSource]:
     """The quality gate for every source, one after the other (they share the run's Great Expectations project);
-    one whose validation raises is recorded as failed, the others go on."""
-    return [settled(validate_source.submit(s, e, config, Tonight(as_of, date.today(), snapshots.get(s.source)), run_dir),
+    one whose validation raises is recorded as failed, the others go on. With the ``spark`` engine, Spark runs
+    the suites where the checked files lie."""
+    return [settled(validate_source.submit(s, e, config, Tonight(as_of, date.today(), snapshots.get(s.source)), run_dir,
+                                           engine, spark_master),
                     lambda error, s=s: replace(s, status="failed", message=f"校验失败 (validation failed): {error}"))
             for s, e in zip(staged, extracted)]
 
@@ -246,9 +250,10 @@ def stage_source(extracted: Extracted, config: str | None, run_dir: str) -> Stag
 @task(name="validate", task_run_name="validate-{staged.source}")
 @contained("validation", lambda staged, *a, **k: staged.source)
 def validate_source(staged: StagedSource, extracted: Extracted, config: str | None, tonight: Tonight,
-                    run_dir: str) -> StagedSource:
-    """The quality gate for one source: its suite on every checked row (read once), the gate's row quarantine,
-    and the source blocked when a source-level expectation fails. Writes the usable rows and the results."""
+                    run_dir: str, engine: str = "duckdb", spark_master: str | None = None) -> StagedSource:
+    """The quality gate for one source: its suite on every checked row (read once; by Spark with the ``spark``
+    engine), the gate's row quarantine, and the source blocked when a source-level expectation fails. Writes the
+    usable rows and the results."""
     out = Path(run_dir) / "validated"
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / f"{staged.source}.results.parquet"
@@ -257,27 +262,41 @@ def validate_source(staged: StagedSource, extracted: Extracted, config: str | No
         return replace(staged, results_path=str(results_path))
     started = time.perf_counter()
     policy = load_policy(config)
-    read = columns_read(pq.read_schema(staged.checked_path).names, staged.source, policy, tonight)
-    outcome = run_gate(pd.read_parquet(staged.checked_path, columns=read), staged.source,
-                       file_ages(extracted.files, tonight.as_of), policy, tonight, Path(run_dir),
-                       run_name=Path(run_dir).name)
+    outcome = run_gate(staged.checked_path, staged.source, file_ages(extracted.files, tonight.as_of), policy, tonight,
+                       Path(run_dir), run_name=Path(run_dir).name,
+                       spark=spark_session(policy, spark_master, run_dir) if engine == "spark" else None)
     outcome.results.to_parquet(results_path, index=False)
-    gated = outcome.reasons.ne("").to_numpy()
-    if gated.any():
-        raw = raw_rows_at(extracted.raw_path, gated.nonzero()[0], policy.engine.batch_rows)
+    places = outcome.reasons.index.to_numpy()
+    gated = np.zeros(pq.read_metadata(staged.checked_path).num_rows, dtype="bool")
+    gated[places] = True
+    if len(places):
+        raw = raw_rows_at(extracted.raw_path, places, policy.engine.batch_rows)
         quarantined = pd.concat([pd.read_parquet(staged.quarantine_path),
-                                 quarantine_rows(raw, staged.source, outcome.reasons[gated])], ignore_index=True)
+                                 quarantine_rows(raw, staged.source, outcome.reasons)], ignore_index=True)
         quarantined.to_parquet(staged.quarantine_path, index=False)
     rows_path = out / f"{staged.source}.parquet"
     rows_valid = write_usable_rows(staged.checked_path, gated, rows_path, policy.engine.batch_rows)
     status = "blocked" if outcome.blocked_because else "loaded"
     message = "质量检查未通过 (failed the quality gate): " + "; ".join(outcome.blocked_because) if outcome.blocked_because else ""
-    quarantined_here = int(gated.sum())
+    quarantined_here = len(places)
     del outcome, gated
     release_memory()  # before the next register is validated (in another thread, whose allocator keeps its own)
     return replace(staged, status=status, rows_path=str(rows_path), results_path=str(results_path),
                    rows_valid=rows_valid, rows_quarantined=staged.rows_quarantined + quarantined_here, message=message,
                    seconds=staged.seconds + time.perf_counter() - started)
+
+
+def spark_scratch(run_dir: str) -> Path:
+    """Where Spark spills: the work folder (beside the runs), which outlives any one run, as its session serves the
+    process."""
+    return Path(run_dir).parents[1] / "spark-local"
+
+
+def spark_session(policy: Policy, spark_master: str | None, run_dir: str):
+    """The process's Spark session, for the quality gate (the matching engine's backend takes the same one)."""
+    from jingzhun.spark import session
+
+    return session(policy.spark, spark_master, spark_scratch(run_dir))
 
 
 def file_ages(files: list[dict], as_of: date) -> dict[str, float]:
@@ -309,8 +328,7 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
     out = Path(run_dir) / "flags"
     out.mkdir(parents=True, exist_ok=True)
     villages_path = ""
-    # Spark spills to the work folder (beside the runs), which outlives any one run: its session serves the process
-    backend = backend_for(engine, Path(run_dir) / "engine", policy, spark_master, Path(run_dir).parents[1] / "spark-local")
+    backend = backend_for(engine, Path(run_dir) / "engine", policy, spark_master, spark_scratch(run_dir))
     with Engine(tables, policy, pd.Timestamp(as_of), current(), backend=backend) as running:
         if "poverty_register" in tables:
             raised, skipped = running.flags(unavailable)

@@ -1,8 +1,9 @@
 """Custom expectations of the quality gate: small subclasses, each with a description a steward can read.
 
-Two of them need a metric Great Expectations does not have (a valid resident identity number; a
-value that is not a later repeat of an earlier row); the others are built-in expectations given a
-name and a description in the gate's words. Each carries ``meta`` saying how serious a failure is
+Two of them need a metric Great Expectations does not have (a date within bounds, compared column-wise; a
+value that is not a later repeat of an earlier row), each for both of the gate's engines (pandas in the
+worker, Spark for a province); the others are built-in expectations given a name and a description in
+the gate's words. Each carries ``meta`` saying how serious a failure is
 (``severity``: ``source`` blocks the source, ``row`` quarantines or reports rows).
 """
 
@@ -15,9 +16,12 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics le
 
 import great_expectations.expectations as gxe  # noqa: E402
 import pandas as pd  # noqa: E402
-from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E402
+from great_expectations.core.metric_function_types import MetricPartialFunctionTypes  # noqa: E402
+from great_expectations.execution_engine import PandasExecutionEngine, SparkDFExecutionEngine  # noqa: E402
 from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial  # noqa: E402
+
+ORDER = "_ord"  # on Spark, the row's place in the checked file: what "earlier" means there (pandas: the frame's order)
 
 
 def later_repeats(values: pd.Series) -> pd.Series:
@@ -36,6 +40,27 @@ def dates_outside(values: pd.Series, earliest=None, latest=None) -> pd.Series:
     return values.notna() & outside
 
 
+def later_repeats_spark(column):
+    """:func:`later_repeats` as a Spark column: a non-empty value with an earlier row (by :data:`ORDER`) holding it."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    earlier = Window.partitionBy(column).orderBy(F.col(ORDER)).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return column.isNotNull() & (F.count(F.lit(1)).over(earlier) > 1)
+
+
+def dates_outside_spark(column, earliest=None, latest=None):
+    """:func:`dates_outside` as a Spark column (bounds compared as timestamps without a time zone, as staged)."""
+    from pyspark.sql import functions as F
+
+    outside = F.lit(False)
+    if earliest is not None:
+        outside = outside | (column < F.lit(earliest).cast("timestamp_ntz"))
+    if latest is not None:
+        outside = outside | (column > F.lit(latest).cast("timestamp_ntz"))
+    return column.isNotNull() & outside
+
+
 class ColumnValuesWithinDates(ColumnMapMetricProvider):
     condition_metric_name = "column_values.within_dates"
     condition_value_keys = ("min_value", "max_value")
@@ -43,6 +68,10 @@ class ColumnValuesWithinDates(ColumnMapMetricProvider):
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, min_value=None, max_value=None, **kwargs) -> pd.Series:
         return ~dates_outside(column, min_value, max_value)
+
+    @column_condition_partial(engine=SparkDFExecutionEngine)
+    def _spark(cls, column, min_value=None, max_value=None, **kwargs):
+        return ~dates_outside_spark(column, min_value, max_value)
 
 
 class ColumnValuesFirstOccurrence(ColumnMapMetricProvider):
@@ -52,12 +81,17 @@ class ColumnValuesFirstOccurrence(ColumnMapMetricProvider):
     def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
         return ~later_repeats(column)
 
+    @column_condition_partial(engine=SparkDFExecutionEngine,
+                              partial_fn_type=MetricPartialFunctionTypes.WINDOW_CONDITION_FN)
+    def _spark(cls, column, **kwargs):
+        return ~later_repeats_spark(column)
+
 
 class ExpectColumnValuesToBeValidResidentId(gxe.ExpectColumnValuesToBeNull):
     """身份证号码有效: 18位, 校验位正确 (stdnum.cn.ric), 出生日期真实, 地址码存在或曾经存在.
 
     Staging has already decided every number (``<column>_valid``); the gate does not decide again. It reads
-    ``<column>__invalid`` (:func:`jingzhun.quality.gate.validation_frame`): the number where staging found it
+    ``<column>__invalid`` (:func:`jingzhun.quality.gate.helper_columns`): the number where staging found it
     invalid (an empty one as empty text), missing where valid, so every row counts and the unexpected values
     are the invalid numbers."""
 

@@ -3,6 +3,7 @@ the in-process engine, on a three-county province with cross-county cases."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,22 @@ def test_spark_and_the_in_process_engine_publish_the_same_flags_and_evidence(pro
     nightly(landing=str(landing), warehouse_url=in_process, as_of=AS_OF, work_dir=str(tmp_path / "duckdb"))
     assert on_spark["status"] == "published" and not on_spark["not_evaluated"]
 
+    # the quality gate ran on Spark: the same checks, counts, examples and quarantined rows, source by source
+    gated = 0
+    for source in on_spark["sources"]:
+        spark_results, duck_results = (
+            pd.read_parquet(run_folder(tmp_path / e) / "validated" / f"{source}.results.parquet") for e in ("spark", "duckdb"))
+        pd.testing.assert_frame_equal(spark_results, duck_results)
+        spark_q, duck_q = (pd.read_parquet(run_folder(tmp_path / e) / "staged" / f"{source}.quarantine.parquet")
+                           for e in ("spark", "duckdb"))
+        pd.testing.assert_frame_equal(spark_q, duck_q)
+        gated += int(spark_q["reason"].str.contains("日期不合理|重复记录").sum())
+    assert gated > 0  # rows the gate itself quarantined (not only staging)
+    validations = run_folder(tmp_path / "spark") / "gx" / "uncommitted" / "validations"
+    stored = [json.loads(p.read_text(encoding="utf-8")) for p in validations.rglob("*.json")]
+    assert len(stored) == len(on_spark["sources"])
+    assert {v["meta"]["active_batch_definition"]["datasource_name"] for v in stored} == {"jingzhun_spark"}
+
     spark, duck = published_flags(postgres_url), published_flags(in_process)
     same = ["flag_key", *KEY, "direction", "village_code", "evidence_hash", "evidence_text", "status"]
     pd.testing.assert_frame_equal(spark[same], duck[same], check_dtype=False)
@@ -51,6 +68,11 @@ def test_spark_and_the_in_process_engine_publish_the_same_flags_and_evidence(pro
     assert len(cross) >= 3 * 4 * 3  # three counties, three repeats, four cases raising flags (one raises two)
 
 
+def run_folder(work: Path) -> Path:
+    """The folder of the one run in ``work``."""
+    return next((work / "runs").iterdir())
+
+
 def nightly_flags(work: Path) -> str:
     """The flags (with their evidence) the one run in ``work`` raised."""
-    return str(next(work.glob("runs/*/flags/flags.parquet")))
+    return str(run_folder(work) / "flags" / "flags.parquet")

@@ -9,7 +9,7 @@ import pytest
 
 from jingzhun.contract import SOURCES
 from jingzhun.policy import EngineSettings, Policy
-from jingzhun.quality.gate import columns_read, run_gate
+from jingzhun.quality.gate import columns_read, gate_frame
 from jingzhun.quality.suites import Tonight
 from jingzhun.readers import read_source
 from jingzhun.staging import CHECK_MARK, STAGING, raw_rows_at, stage_file, usable_rows, write_usable_rows
@@ -97,9 +97,9 @@ def test_the_gate_on_its_columns_decides_as_on_the_whole_register(county, tmp_pa
     checked = STAGING[source](raw, Policy()).checked
     tonight, ages = Tonight(AS_OF, date(2026, 11, 23), len(raw)), {f: 1.0 for f in checked["_file"].unique()}
 
-    whole = run_gate(checked, source, ages, Policy(), tonight, tmp_path / "whole")
+    whole = gate_frame(checked, source, ages, Policy(), tonight, tmp_path / "whole")
     read = columns_read(list(checked.columns), source, Policy(), tonight)
-    part = run_gate(checked[read], source, ages, Policy(), tonight, tmp_path / "part")
+    part = gate_frame(checked[read], source, ages, Policy(), tonight, tmp_path / "part")
 
     assert len(read) < len(checked.columns)
     pd.testing.assert_frame_equal(part.results, whole.results)
