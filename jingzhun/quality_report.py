@@ -147,13 +147,18 @@ def _examples(examples: pd.Series, observed: pd.Series, source: str) -> pd.Serie
             items = json.loads(text) if text else []
         except ValueError:
             items = []
-        shown = [f"{str(i.get('file', '')).removeprefix(source + '/')} 第{i.get('row', '?')}行: {i.get('value', '')}"
+        shown = [f"{str(i.get('file', '')).removeprefix(source + '/')} 第{i.get('row', '?')}行: {_value(i.get('value'))}"
                  for i in items[:5]]
         if len(items) > 5:
             shown.append(f"…… 共 {len(items)} 例")
         return "\n".join(shown) or seen
 
     return pd.Series([lines(t, o) for t, o in zip(examples.fillna(""), observed)], index=examples.index, dtype="str")
+
+
+def _value(value) -> str:
+    """An example's value as a steward reads it: an empty or missing cell as (空)."""
+    return "(空)" if value is None or value == "" else str(value)
 
 
 def _raw_text(raw: pd.Series) -> pd.Series:
