@@ -105,6 +105,14 @@ class ExpectColumnValuesToBeFirstOccurrence(ColumnMapExpectation):
     success_keys = ("mostly",)
     description: str = "每人只有一行 (one row per person: later rows with the same number are duplicates)"
 
+    def unexpected(self, values: pd.Series) -> pd.Series:
+        """The rows this check quarantines (the gate's reasons), as its pandas metric finds them."""
+        return later_repeats(values)
+
+    def unexpected_spark(self, column):
+        """The same, as its Spark metric finds them."""
+        return later_repeats_spark(column)
+
 
 class ExpectColumnPresent(gxe.ExpectColumnToExist):
     description: str = "必填列存在 (required column present)"
@@ -132,6 +140,14 @@ class ExpectDatesPlausible(ColumnMapExpectation):
     min_value: datetime | None = None
     max_value: datetime | None = None
     description: str = "日期在合理范围内 (date in a plausible range: not in the future, not before the earliest date)"
+
+    def unexpected(self, values: pd.Series) -> pd.Series:
+        """The rows this check quarantines (the gate's reasons), as its pandas metric finds them."""
+        return dates_outside(values, self.min_value, self.max_value)
+
+    def unexpected_spark(self, column):
+        """The same, as its Spark metric finds them."""
+        return dates_outside_spark(column, self.min_value, self.max_value)
 
 
 class ExpectRowCountNotCollapsed(gxe.ExpectTableRowCountToBeBetween):

@@ -306,22 +306,10 @@ def gate_reasons(frame: pd.DataFrame, suite) -> pd.Series:
     expectations compute them; rows the staging transform already rejected are left to their reason."""
     reasons = pd.Series("", index=frame.index, dtype="str")
     open_rows = frame["_reason"].eq("")
-    for e in suite.expectations:
-        meta = e.meta or {}
-        if meta.get("severity") != "row" or meta.get("quarantined_by") != "gate":
-            continue
-        bad = open_rows & _unexpected(frame, e)
-        reasons = reasons.mask(bad, reasons.where(reasons.eq(""), reasons + "; ") + meta["reason"])
+    for e in _quarantining(suite):
+        bad = open_rows & e.unexpected(frame[e.column])
+        reasons = reasons.mask(bad, reasons.where(reasons.eq(""), reasons + "; ") + e.meta["reason"])
     return reasons
-
-
-def _unexpected(frame: pd.DataFrame, e) -> pd.Series:
-    values = frame[e.column]
-    if isinstance(e, cx.ExpectColumnValuesToBeFirstOccurrence):
-        return cx.later_repeats(values)
-    if isinstance(e, cx.ExpectDatesPlausible):
-        return cx.dates_outside(values, e.min_value, e.max_value)
-    raise TypeError(f"{type(e).__name__} does not quarantine rows")
 
 
 def _spark_reasons(suite):
@@ -329,20 +317,16 @@ def _spark_reasons(suite):
     (empty where none), computed as the expectations' Spark metrics compute them."""
     from pyspark.sql import functions as F
 
-    parts = []
-    for e in suite.expectations:
-        meta = e.meta or {}
-        if meta.get("severity") != "row" or meta.get("quarantined_by") != "gate":
-            continue
-        values = F.col(e.column)
-        if isinstance(e, cx.ExpectColumnValuesToBeFirstOccurrence):
-            bad = cx.later_repeats_spark(values)
-        elif isinstance(e, cx.ExpectDatesPlausible):
-            bad = cx.dates_outside_spark(values, e.min_value, e.max_value)
-        else:
-            raise TypeError(f"{type(e).__name__} does not quarantine rows")
-        parts.append(F.when((F.col("_reason") == "") & bad, F.lit(meta["reason"])))
+    parts = [F.when((F.col("_reason") == "") & e.unexpected_spark(F.col(e.column)), F.lit(e.meta["reason"]))
+             for e in _quarantining(suite)]
     return F.concat_ws("; ", *parts) if parts else F.lit("")
+
+
+def _quarantining(suite) -> list:
+    """The suite's expectations whose failing rows the gate itself quarantines (each says which rows:
+    ``unexpected``, ``unexpected_spark``)."""
+    return [e for e in suite.expectations
+            if (e.meta or {}).get("severity") == "row" and (e.meta or {}).get("quarantined_by") == "gate"]
 
 
 def unreadable_source(source: str, files: list[dict]) -> pd.DataFrame:
