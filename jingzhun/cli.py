@@ -304,7 +304,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--deployment", default=None, help="YAML file of this deployment's own sources and rules "
                                                       "(default: JINGZHUN_DEPLOYMENT)")
     r.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
-                   help="where the rules run: in-process (duckdb, the default) or on Apache Spark")
+                   help="where the quality gate and the rules run: in-process (duckdb, the default) or on Apache Spark")
     r.add_argument("--spark-master", default=None, help="with --engine spark: the master URL (default: "
                                                         "JINGZHUN_SPARK_MASTER, else the policy's spark.master, local[*])")
     r.set_defaults(func=cmd_run)
@@ -358,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county or province")
     b.add_argument("--residents", type=int, required=True, help="residents (per county with --counties)")
     b.add_argument("--counties", type=int, default=None, help="a synthetic province of this many counties")
-    b.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="where the rules run")
+    b.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="where the quality gate and the rules run")
     b.add_argument("--warehouse", dest="bench_warehouse", default=None, help="publish into this warehouse (default: a new SQLite file per run)")
     b.add_argument("--repeat", type=int, default=1)
     b.add_argument("--seed", type=int, default=1)

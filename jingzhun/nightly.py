@@ -23,7 +23,7 @@ from jingzhun.privacy import describe, install_log_masking
 from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
-EngineName = Literal["duckdb", "spark"]  # where the quality gate and the rules run (jingzhun.engine.backend_for)
+EngineName = Literal["duckdb", "spark"]  # where the gate and the rules run (jingzhun.engine.backend_for)
 install_log_masking()  # a worker started by a deployment masks identity numbers in its logs too
 deployment.install_file()  # a worker's own sources and rules (JINGZHUN_DEPLOYMENT), before flows read the contract
 
