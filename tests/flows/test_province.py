@@ -4,6 +4,7 @@ the in-process engine, on a three-county province with cross-county cases."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def test_spark_and_the_in_process_engine_publish_the_same_flags_and_evidence(pro
     stored = [json.loads(p.read_text(encoding="utf-8")) for p in validations.rglob("*.json")]
     assert len(stored) == len(on_spark["sources"])
     assert {v["meta"]["active_batch_definition"]["datasource_name"] for v in stored} == {"jingzhun_spark"}
+    shown = "".join(p.read_text(encoding="utf-8") for p in validations.rglob("*.json")) + "".join(
+        pd.read_parquet(p)["examples"].str.cat() for p in run_folder(tmp_path / "spark").glob("validated/*.results.parquet"))
+    assert shown and re.search(r"[1-9]\d{16}[\dXx]", shown) is None  # no identity number shown
 
     spark, duck = published_flags(postgres_url), published_flags(in_process)
     same = ["flag_key", *KEY, "direction", "village_code", "evidence_hash", "evidence_text", "status"]
