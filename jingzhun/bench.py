@@ -11,6 +11,7 @@ run loads from Arrow (ADBC bulk ingest: what keeping them in the embedded wareho
 from __future__ import annotations
 
 import json
+import os
 import platform
 import threading
 import time
@@ -74,9 +75,13 @@ def command(pid: int) -> str:
 def descendants(pid: int | str = "self") -> list[int]:
     """The processes started by ``pid``, and theirs (from /proc/<pid>/task/*/children)."""
     found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:  # a process (or one of its threads) may end while it is listed: the listing itself then fails
+        tasks = [t.name for t in os.scandir(f"/proc/{pid}/task")]
+    except OSError:
+        return found
+    for task in tasks:
         try:
-            children = [int(c) for c in (task / "children").read_text().split()]
+            children = [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
         except OSError:
             continue
         for child in children:
