@@ -120,7 +120,7 @@ def _gate_on_spark(spark, checked_path: str, read: list[str], source: str, file_
         frame.unpersist()
     rows = pq.read_table(gated).sort_by(cx.ORDER)
     shutil.rmtree(gated, ignore_errors=True)
-    reasons = rows["reason"].to_pandas().astype("str").set_axis(rows[cx.ORDER].to_numpy())
+    reasons = pd.Series(rows["reason"].to_pandas().to_numpy(), index=rows[cx.ORDER].to_numpy(), dtype="str")
     return _outcome(flatten(result, source), reasons)
 
 

@@ -179,7 +179,7 @@ def test_a_required_value_left_empty_is_reported_once(tmp_path, engine):
     staged, outcome = gate("hukou", [hukou_row(1), hukou_row(2, name="  ")], tmp_path, engine)
     check = result(outcome, "expect_required_values_present", "name")
     assert check["unexpected_count"] == 1 and staged.quarantine["row"].tolist() == [3]
-    assert json.loads(check["examples"]) == [{"file": "hukou/t.csv", "row": 3, "value": None}]  # JSON: null, not NaN
+    assert json.loads(check["examples"]) == [{"file": "hukou/t.csv", "row": 3, "value": ""}]  # JSON, not NaN
     assert result(outcome, "expect_required_values_present", "person_status")["success"]
 
 
