@@ -26,6 +26,7 @@ from jingzhun.policy import SparkSettings
 from jingzhun.privacy import SafeError
 
 MASTER_ENV = "JINGZHUN_SPARK_MASTER"
+ORDER = "_ord"  # a staged row's place in its Parquet file, as the engine's models name it (what "first" means)
 
 # Spark's type names as DuckDB names them (what the evidence builders read: dates, numbers, flags, empty).
 _TYPES = {"string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT", "bigint": "BIGINT", "int": "INTEGER",
@@ -97,6 +98,14 @@ def session(settings: SparkSettings, master: str | None = None, local_dir: Path 
     return _session
 
 
+def placed(spark, path: str, columns: list[str] | None = None):
+    """A staged Parquet file as Spark reads it where it lies (``columns`` of it, or all), with :data:`ORDER`, each
+    row's place in the file, numbered as DuckDB numbers it."""
+    from pyspark.sql import functions as F
+
+    return spark.read.parquet(path).select(*(columns or ["*"]), F.col("_metadata.row_index").alias(ORDER))
+
+
 class Spark:
     """The Spark backend: statements in DuckDB's SQL, transpiled and run as Spark SQL on temporary views."""
 
@@ -131,10 +140,8 @@ class Spark:
         self._name(self.spark.read.parquet(str(path)), name)
 
     def parquet(self, name: str, path: str) -> str:
-        """A staged Parquet file as a view with ``_ord``, its row's place in the file (as DuckDB numbers it)."""
-        from pyspark.sql import functions as F
-
-        self._name(self.spark.read.parquet(path).select("*", F.col("_metadata.row_index").alias("_ord")), name)
+        """A staged Parquet file as a view with ``_ord``, its row's place in the file (:func:`placed`)."""
+        self._name(placed(self.spark, path), name)
         return identifier(name)
 
     def view(self, name: str, sql: str) -> None:

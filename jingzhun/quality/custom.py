@@ -21,7 +21,7 @@ from great_expectations.execution_engine import PandasExecutionEngine, SparkDFEx
 from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial  # noqa: E402
 
-ORDER = "_ord"  # on Spark, the row's place in the checked file: what "earlier" means there (pandas: the frame's order)
+from jingzhun.spark import ORDER  # noqa: E402 - on Spark, what "earlier" means (pandas: the frame's order)
 
 
 def later_repeats(values: pd.Series) -> pd.Series:

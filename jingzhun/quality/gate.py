@@ -37,6 +37,7 @@ from jingzhun.policy import Policy
 from jingzhun.privacy import mask_cell, mask_id_shaped
 from jingzhun.quality.suites import (FILE_AGE, ONE_ROW_PER_PERSON, Tonight, given, invalid_ids, person_key,
                                      suite_for)
+from jingzhun.spark import ORDER, placed
 from jingzhun.staging import CHECK_MARK
 
 # Great Expectations fingerprints every in-memory batch under 1 GB by hashing the whole frame, a batch marker nothing
@@ -104,23 +105,22 @@ def _gate_on_spark(spark, checked_path: str, read: list[str], source: str, file_
     gate quarantines are written beside the file and read back, never the register."""
     from pyspark.sql import functions as F
 
-    checked = spark.read.parquet(checked_path).select(*(F.col(c) for c in read),
-                                                      F.col("_metadata.row_index").alias(cx.ORDER))
+    checked = placed(spark, checked_path, read)
     helpers = helper_columns(source, set(read), file_ages)
     frame = checked.select("*", *(h.spark().alias(name) for name, h in helpers.items()))
     suite = suite_for(source, set(frame.columns), policy, tonight)
-    keep = ["_file", "_row", cx.ORDER, "_reason", *_checked_columns(suite)]
+    keep = ["_file", "_row", ORDER, "_reason", *_checked_columns(suite)]
     frame = frame.select(*dict.fromkeys(c for c in keep if c in frame.columns)).persist()
     try:
         result = _checkpoint(frame, source, suite, gx_root, run_name, "spark")
         gated = f"{checked_path}.gated"
-        (frame.select(cx.ORDER, _spark_reasons(suite).alias("reason")).where(F.col("reason") != "")
+        (frame.select(ORDER, _spark_reasons(suite).alias("reason")).where(F.col("reason") != "")
          .write.mode("overwrite").parquet(gated))
     finally:
         frame.unpersist()
-    rows = pq.read_table(gated).sort_by(cx.ORDER)
+    rows = pq.read_table(gated).sort_by(ORDER)
     shutil.rmtree(gated, ignore_errors=True)
-    reasons = pd.Series(rows["reason"].to_pandas().to_numpy(), index=rows[cx.ORDER].to_numpy(), dtype="str")
+    reasons = pd.Series(rows["reason"].to_pandas().to_numpy(), index=rows[ORDER].to_numpy(), dtype="str")
     return _outcome(flatten(result, source), reasons)
 
 
@@ -249,7 +249,7 @@ def _checkpoint(frame, source: str, suite, gx_root: Path, run_name: str | None, 
         name=source, validation_definitions=[definition], actions=[],
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES,
                        # on Spark, also each example's place in the file: examples are put in file order by it
-                       "unexpected_index_column_names": ["_file", "_row", *([cx.ORDER] if engine == "spark" else [])]}))
+                       "unexpected_index_column_names": ["_file", "_row", *([ORDER] if engine == "spark" else [])]}))
     # run_time given: without it GX parses the run name as a date, and a run id such as 20261123T234537Z-3142ad reads
     # as a time with an offset of 31 hours (ValueError)
     run = checkpoint.run(batch_parameters={"dataframe": frame},
@@ -266,7 +266,7 @@ def flatten(result, source: str) -> pd.DataFrame:
         column = config.kwargs.get("column", "")
         personal = _personal(source, column)  # run records hold no identity number or name
         shown = (lambda v: mask_cell(_plain(v))) if personal else _plain
-        found = sorted(res.get("partial_unexpected_index_list") or [], key=lambda e: e.get(cx.ORDER, 0))
+        found = sorted(res.get("partial_unexpected_index_list") or [], key=lambda e: e.get(ORDER, 0))
         examples = [{"file": e.get("_file"), "row": _plain(e.get("_row")), "value": shown(e.get(column))}
                     for e in found]
         raised = _raised(r.exception_info)
