@@ -175,7 +175,7 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
             Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
         sampler = MemorySampler()
         sampler.start()
-        result = nightly(landing=str(landing), warehouse_url=url, as_of=as_of, work_dir=str(work_dir / "bench"),
+        result = nightly(landing=str(landing), warehouse_url=url, as_of=as_of, today=as_of, work_dir=str(work_dir / "bench"),
                          engine=engine)
         sampler.stop()
         rows = sum(s["rows_read"] for s in result["sources"].values())

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from jingzhun import clock
+
 WORK_DIR = Path(os.environ.get("JINGZHUN_WORK", "jingzhun-work"))
 # no telemetry leaves this machine (and there is no network to send it to)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -59,7 +61,8 @@ def check_run_args(args: argparse.Namespace) -> str | None:
     except PolicyError as exc:
         problems.append(f"--config {exc}")
         policy = None
-    latest = date.today().replace(year=date.today().year + 1)
+    today = args.today or clock.today(policy.time_zone if policy else clock.DEFAULT_TIME_ZONE)
+    latest = today.replace(year=today.year + 1)
     if not EARLIEST_AS_OF <= args.as_of <= latest:
         problems.append(f"--as-of {args.as_of}: must lie between {EARLIEST_AS_OF} and {latest}")
     elif policy is not None and not any(year <= args.as_of.year for year in policy.income_line):
@@ -89,7 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     common = dict(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of, config=args.config,
                   dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config,
-                  deployment_file=args.deployment, engine=args.engine, spark_master=args.spark_master)
+                  deployment_file=args.deployment, engine=args.engine, spark_master=args.spark_master,
+                  today=args.today)
     if args.region is not None or args.households or args.sources:  # a reconciliation: its scope is checked first
         from jingzhun import warehouse
 
@@ -287,14 +291,17 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--counties", type=int, default=None, help="a province: this many real counties of 甘肃省, with "
                                                                "per-county and province-wide files and cross-county cases")
     g.add_argument("--seed", type=int, default=1)
-    g.add_argument("--as-of", type=_date, default=date.today())
+    g.add_argument("--as-of", type=_date, default=clock.today())
     g.add_argument("--pack", default=None, help="a province pack's folder: its sources and cases are planted too")
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="run the nightly flow once")
     r.add_argument("--landing", default="landing")
     r.add_argument("--warehouse", default=None, help="SQLAlchemy URL (default: SQLite file in the work folder)")
-    r.add_argument("--as-of", type=_date, default=date.today())
+    r.add_argument("--as-of", type=_date, default=clock.today())
+    r.add_argument("--today", type=_date, default=None,
+                   help="the run's day: no record may be dated after the later of it and --as-of (default: today in "
+                        "the policy's time zone; give it to re-run a night exactly as it was)")
     r.add_argument("--config", default=None, help="YAML or JSON file overriding policy parameters")
     r.add_argument("--region", default=None, help="reconcile only villages whose code starts with this prefix")
     r.add_argument("--households", default=None, help="reconcile only these households (comma-separated ids)")
@@ -321,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
     fp.add_argument("--warehouse", default=None)
     fp.add_argument("--out", required=True, help="FILE.xlsx")
     fp.add_argument("--config", default=None)
-    fp.add_argument("--start", type=_date, default=date.today(), help="first day of the 公示 period (default: today)")
+    fp.add_argument("--start", type=_date, default=clock.today(), help="first day of the 公示 period (default: today)")
     fp.set_defaults(func=cmd_flags_publicity)
 
     rv = sub.add_parser("review", help="steward decisions")
@@ -362,14 +369,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--warehouse", dest="bench_warehouse", default=None, help="publish into this warehouse (default: a new SQLite file per run)")
     b.add_argument("--repeat", type=int, default=1)
     b.add_argument("--seed", type=int, default=1)
-    b.add_argument("--as-of", type=_date, default=date.today())
+    b.add_argument("--as-of", type=_date, default=clock.today())
     b.add_argument("--json", default=None, help="where to write the results (default: the work folder)")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="generate a sample county and run the nightly flow on it")
     d.add_argument("--households", type=int, default=2000)
     d.add_argument("--out", default=str(WORK_DIR / "demo"))
-    d.add_argument("--as-of", type=_date, default=date.today())
+    d.add_argument("--as-of", type=_date, default=clock.today())
     d.set_defaults(func=cmd_demo)
     return p
 

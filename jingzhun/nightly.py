@@ -15,7 +15,7 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from jingzhun import deployment, steps, warehouse
+from jingzhun import clock, deployment, steps, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import load_database_sources
 from jingzhun.policy import PolicyError, load_policy
@@ -37,27 +37,32 @@ def work_folder(work_dir: str | None) -> str:
 def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None = None, config: str | None = None,
             region: str | None = None, dry_run: bool = False, work_dir: str | None = None,
             sources_config: str | None = None, lock_wait_seconds: float = 0,
-            deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None) -> dict:
+            deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None,
+            today: date | None = None) -> dict:
     """Run every source of a landing folder into the warehouse; returns the run summary. Another run on the same
     warehouse is waited for up to ``lock_wait_seconds``, then this one is refused (:class:`WarehouseBusy`).
+    ``today``: the run's day (no record may be dated after the later of it and ``as_of``); by default the real day
+    in the policy's time zone (:func:`jingzhun.clock.today`).
     ``engine``: where the quality gate and the rules run, in-process (``duckdb``) or on Spark (``spark``, at
     ``spark_master``, else ``JINGZHUN_SPARK_MASTER``, else the policy's ``spark.master``)."""
     return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config, scope=Scope(region or None),
                        dry_run=dry_run, work_dir=work_dir, sources_config=sources_config,
                        lock_wait_seconds=lock_wait_seconds, deployment_file=deployment_file, engine=engine,
-                       spark_master=spark_master)
+                       spark_master=spark_master, today=today)
 
 
 def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, config: str | None, scope: Scope,
                 dry_run: bool, work_dir: str | None, sources_config: str | None,
                 sources: list[str] | None = None, lock_wait_seconds: float = 0,
-                deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None) -> State:
+                deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None,
+                today: date | None = None) -> State:
     """One run: the sources asked for (all by default) from the landing folder or their databases, the flags
     inside ``scope``. Ends Completed, named "Partially loaded" when a source failed or was blocked."""
     logger = get_run_logger()
-    as_of = as_of or date.today()
     deployment.install_file(deployment_file)  # its sources and rules (refused, naming the field, if unusable)
     policy = load_policy(config)  # the whole policy file checked before any work (PolicyError names the key)
+    today = today or clock.today(policy.time_zone)
+    as_of = as_of or today
     if not any(year <= as_of.year for year in policy.income_line):
         raise PolicyError(f"as_of {as_of}: the policy has no income_line for {as_of.year} or earlier")
     work_dir = work_folder(work_dir)
@@ -69,7 +74,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     parameters = {"landing": landing, "as_of": as_of, "config": config, "region": scope.region,
                   "households": list(scope.households), "sources": sources, "dry_run": dry_run,
                   "sources_config": sources_config, "deployment_file": deployment_file, "engine": engine,
-                  "spark_master": spark_master}
+                  "spark_master": spark_master, "today": today}
     with warehouse.run_lock(db, lock_wait_seconds):
         warehouse.start_run(db, run_id, as_of, landing, scope.region, parameters)
         clock = steps.Stopwatch()
@@ -83,8 +88,8 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
             steps.progress(logger, clock, "normalise", staged)
             steps.check_region_tonight(staged, scope)
             with clock("validate"):
-                validated = steps.validate_all(staged, extracted, config, as_of, warehouse.snapshot_rows(db), run_dir,
-                                               engine, spark_master)
+                validated = steps.validate_all(staged, extracted, config, steps.Tonight(as_of, today),
+                                               warehouse.snapshot_rows(db), run_dir, engine, spark_master)
             steps.progress(logger, clock, "validate", validated)
             with clock("match"):
                 matched = steps.match_registers(validated, config, as_of, scope, run_dir, engine, spark_master)

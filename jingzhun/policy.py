@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from jingzhun.clock import DEFAULT_TIME_ZONE
 from jingzhun.privacy import SafeError
 
 
@@ -159,6 +161,8 @@ class Policy(BaseModel):
     # names of division codes for what people read (labels.py): a CSV or xlsx of 区划代码, 名称; the landing
     # folder's regions/ adds to it
     regions_file: str | None = None
+    # the time zone people's dates and times are shown in, and in which a run's "today" is the day (jingzhun.clock)
+    time_zone: str = DEFAULT_TIME_ZONE
     vocab: Vocabulary = Vocabulary()
     limits: ReaderLimits = ReaderLimits()
     engine: EngineSettings = EngineSettings()
@@ -172,6 +176,10 @@ class Policy(BaseModel):
     def _consistent(self) -> "Policy":
         if self.compulsory_age_min > self.compulsory_age_max:
             raise ValueError("compulsory_age_min is above compulsory_age_max")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone: unknown time zone {self.time_zone!r} (an IANA name, e.g. Asia/Shanghai)") from None
         if any(v <= 0 for v in self.income_line.values()):
             raise ValueError("income_line: every poverty line must be above 0")
         return self

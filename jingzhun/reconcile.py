@@ -25,9 +25,14 @@ RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?
                                   description="statistical division code prefix: 2, 4, 6, 9 or 12 digits")]
 # A date, refused by the server when the run is created if it is not YYYY-MM-DD with a possible month and day
 # (an impossible day such as 02-30 is refused when the run starts, before any work).
-AsOf = Annotated[date | None, WithJsonSchema({
-    "anyOf": [{"type": "string", "format": "date", "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"},
-              {"type": "null"}], "title": "as_of", "description": "the date the run is as of (default: today)"})]
+def _day(title: str, description: str):
+    return Annotated[date | None, WithJsonSchema({
+        "anyOf": [{"type": "string", "format": "date", "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"},
+                  {"type": "null"}], "title": title, "description": description})]
+
+
+AsOf = _day("as_of", "the date the run is as of (default: today)")
+Today = _day("today", "the run's day (default: today in the policy's time zone)")
 
 
 @flow(name="reconcile", log_prints=False, timeout_seconds=FLOW_TIMEOUT_SECONDS)
@@ -35,11 +40,12 @@ def reconcile(landing: str, region: RegionCode, households: list[str] | None = N
               sources: list[SourceName] | None = None, as_of: AsOf = None, dry_run: bool = False,
               warehouse_url: str | None = None, config: str | None = None, work_dir: str | None = None,
               sources_config: str | None = None, deployment_file: str | None = None, engine: EngineName = "duckdb",
-              spark_master: str | None = None) -> dict:
+              spark_master: str | None = None, today: Today = None) -> dict:
     """Reconcile one region (optionally some households, some sources) now; returns the run summary."""
     url = warehouse.resolve_url(warehouse_url, work_folder(work_dir))
     scope = Scope(region, tuple(households or ()))
     check_scope(warehouse.connect(url), scope)  # again here: a deployment's run does not pass the command line
     return run_landing(landing, warehouse_url=url, as_of=as_of, config=config, scope=scope, dry_run=dry_run,
                        work_dir=work_dir, sources_config=sources_config, sources=list(sources) if sources else None,
-                       deployment_file=deployment_file, engine=engine, spark_master=spark_master)
+                       deployment_file=deployment_file, engine=engine, spark_master=spark_master,
+                       today=today)

@@ -205,13 +205,14 @@ def check_region_tonight(staged: list[StagedSource], scope: Scope) -> None:
                                      f"has a code starting with it")
 
 
-def validate_all(staged: list[StagedSource], extracted: list[Extracted], config: str | None, as_of: date,
+def validate_all(staged: list[StagedSource], extracted: list[Extracted], config: str | None, tonight: Tonight,
                  snapshots: dict[str, int], run_dir: str, engine: str = "duckdb",
                  spark_master: str | None = None) -> list[StagedSource]:
     """The quality gate for every source, one after the other (they share the run's Great Expectations project);
-    one whose validation raises is recorded as failed, the others go on. With the ``spark`` engine, Spark runs
-    the suites where the checked files lie."""
-    return [settled(validate_source.submit(s, e, config, Tonight(as_of, date.today(), snapshots.get(s.source)), run_dir,
+    one whose validation raises is recorded as failed, the others go on (``tonight``: the run's as_of and today;
+    each source's last snapshot is added). With the ``spark`` engine, Spark runs the suites where the checked
+    files lie."""
+    return [settled(validate_source.submit(s, e, config, replace(tonight, previous_rows=snapshots.get(s.source)), run_dir,
                                            engine, spark_master),
                     lambda error, s=s: replace(s, status="failed", message=f"校验失败 (validation failed): {error}"))
             for s, e in zip(staged, extracted)]

@@ -119,7 +119,7 @@ def test_both_deployments_are_on_the_server_with_the_nightly_schedule(deployed):
 
 def test_a_reconciliation_triggered_through_the_api_runs_on_the_worker_and_leaves_its_artifacts(deployed):
     run, artifacts = asyncio.run(_reconcile_and_wait(deployed["api"], {
-        "region": "620421", "as_of": AS_OF.isoformat(), "sources": ["poverty_register", "hukou", "deaths"]}))
+        "region": "620421", "as_of": AS_OF.isoformat(), "today": AS_OF.isoformat(), "sources": ["poverty_register", "hukou", "deaths"]}))
     log = (deployed["base"] / "worker.log").read_text()[-3000:]
     assert run.state.is_completed(), (run.state, log)
     keys = {a.key for a in artifacts}

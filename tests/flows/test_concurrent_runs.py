@@ -33,7 +33,7 @@ def _register(url: str) -> tuple[int, int]:
 
 
 def test_a_run_is_refused_while_another_holds_the_warehouse(county, tmp_path, warehouse_url):
-    kw = dict(landing=str(county["landing"]), warehouse_url=warehouse_url, as_of=AS_OF, work_dir=str(tmp_path / "w"))
+    kw = dict(landing=str(county["landing"]), warehouse_url=warehouse_url, as_of=AS_OF, today=AS_OF, work_dir=str(tmp_path / "w"))
     engine = warehouse.connect(warehouse_url)
     with warehouse.run_lock(engine):
         with pytest.raises(WarehouseBusy, match="another run holds the warehouse"):
@@ -46,7 +46,7 @@ def test_two_runs_at_once_never_both_publish_and_the_next_night_is_not_blocked(c
                                                                               monkeypatch):
     from jingzhun import warehouse
 
-    kw = dict(landing=str(county["landing"]), warehouse_url=warehouse_url, as_of=AS_OF)
+    kw = dict(landing=str(county["landing"]), warehouse_url=warehouse_url, as_of=AS_OF, today=AS_OF)
     outcomes: list[object] = []
     start, other_done = threading.Barrier(2), threading.Event()
 

@@ -46,7 +46,7 @@ def published(url):
 def test_killed_before_publish_changes_nothing_and_is_marked_failed(county, tmp_path, warehouse_url):
     landing = tmp_path / "landing"
     shutil.copytree(county["landing"], landing)
-    args = ["run", "--landing", str(landing), "--warehouse", warehouse_url, "--as-of", AS_OF.isoformat()]
+    args = ["run", "--landing", str(landing), "--warehouse", warehouse_url, "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat()]
     work = {"JINGZHUN_WORK": str(tmp_path / "work")}
     first = jingzhun(*args, env=work)
     assert first.returncode == 0, first.stderr[-2000:]

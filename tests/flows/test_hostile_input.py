@@ -157,7 +157,7 @@ def test_a_hostile_night_finishes_accounts_for_every_row_and_leaks_nothing(count
     monkeypatch.delenv(warehouse.PASSWORD_VARIABLE, raising=False)
     since = pd.Timestamp.now(tz="UTC")
     capfd.readouterr()
-    code = cli.main(["run", "--landing", str(landing), "--warehouse", url, "--as-of", AS_OF.isoformat()])
+    code = cli.main(["run", "--landing", str(landing), "--warehouse", url, "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat()])
     out, err = capfd.readouterr()
     plain = warehouse.without_password(url)
     with warehouse.connect(plain).connect() as conn:

@@ -27,7 +27,7 @@ def landing(county, tmp_path):
 
 def run(landing, tmp_path, url=None, **kw):
     url = url or f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    return nightly(landing=str(landing), warehouse_url=url, as_of=AS_OF, work_dir=str(tmp_path / "work"), **kw), url
+    return nightly(landing=str(landing), warehouse_url=url, as_of=AS_OF, today=AS_OF, work_dir=str(tmp_path / "work"), **kw), url
 
 
 def test_nightly_loads_every_source_and_records_every_file(landing, tmp_path, county, warehouse_url):
@@ -148,7 +148,7 @@ def test_two_nights_through_the_command_line_are_quiet_and_count_what_they_did(l
     from pathlib import Path
 
     command = [str(Path(sys.executable).parent / "jingzhun"), "run", "--landing", str(landing),
-               "--warehouse", f"sqlite:///{tmp_path / 'wh.sqlite'}", "--as-of", AS_OF.isoformat()]
+               "--warehouse", f"sqlite:///{tmp_path / 'wh.sqlite'}", "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat()]
     env = {**os.environ, "JINGZHUN_WORK": str(tmp_path / "work")}
     nights = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=600) for _ in range(2)]
     for night in nights:

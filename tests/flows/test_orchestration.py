@@ -67,7 +67,7 @@ def sources_file(tmp_path, db_url: str, query: str):
 
 
 def run(landing, tmp_path, **kw):
-    return nightly(landing=str(landing), warehouse_url=f"sqlite:///{tmp_path / 'wh.sqlite'}", as_of=AS_OF,
+    return nightly(landing=str(landing), warehouse_url=f"sqlite:///{tmp_path / 'wh.sqlite'}", as_of=AS_OF, today=AS_OF,
                    work_dir=str(tmp_path / "work"), **kw)
 
 
@@ -127,7 +127,7 @@ def test_malformed_parameters_are_refused_before_any_work(landing, tmp_path, bad
 
 def test_a_region_or_household_the_register_does_not_hold_is_refused_before_any_work(landing, tmp_path):
     first = run(landing, tmp_path)
-    kw = dict(landing=str(landing), warehouse_url=first["warehouse"], work_dir=str(tmp_path / "work"), as_of=AS_OF)
+    kw = dict(landing=str(landing), warehouse_url=first["warehouse"], work_dir=str(tmp_path / "work"), as_of=AS_OF, today=AS_OF)
     with pytest.raises(UnknownScope, match="unknown region '99'"):
         reconcile(region="99", **kw)
     with pytest.raises(UnknownScope, match="unknown households .*NO-SUCH"):
@@ -143,7 +143,7 @@ def test_a_region_outside_tonights_register_is_refused_even_before_anything_is_p
 
     monkeypatch.setattr(cli, "WORK_DIR", tmp_path / "work")
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    code = cli.main(["run", "--landing", str(landing), "--warehouse", url, "--as-of", AS_OF.isoformat(),
+    code = cli.main(["run", "--landing", str(landing), "--warehouse", url, "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat(),
                      "--region", "99"])
     out, err = capsys.readouterr()
     assert code == 2 and "reconciliation of region 99" in out
@@ -160,7 +160,7 @@ def test_a_reconciliation_of_one_village_and_some_sources_touches_only_them(land
         flags = pd.read_sql(select(warehouse.flags), conn)
     village = flags["village_code"].value_counts().index[0]
     result = reconcile(landing=str(landing), region=village, sources=["poverty_register", "hukou", "deaths"],
-                       warehouse_url=first["warehouse"], work_dir=str(tmp_path / "work"), as_of=AS_OF)
+                       warehouse_url=first["warehouse"], work_dir=str(tmp_path / "work"), as_of=AS_OF, today=AS_OF)
     assert result["sources"]["vehicles"]["status"] == "skipped"
     assert "RM_CAR" in result["not_evaluated"] and "DQ_NOT_IN_HUKOU" not in result["not_evaluated"]
     with warehouse.connect(first["warehouse"]).connect() as conn:

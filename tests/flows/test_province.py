@@ -31,10 +31,10 @@ def published_flags(url: str) -> pd.DataFrame:
 def test_spark_and_the_in_process_engine_publish_the_same_flags_and_evidence(province, tmp_path, postgres_url):
     landing = tmp_path / "landing"
     shutil.copytree(province["landing"], landing)
-    on_spark = nightly(landing=str(landing), warehouse_url=postgres_url, as_of=AS_OF, work_dir=str(tmp_path / "spark"),
+    on_spark = nightly(landing=str(landing), warehouse_url=postgres_url, as_of=AS_OF, today=AS_OF, work_dir=str(tmp_path / "spark"),
                        engine="spark")
     in_process = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    nightly(landing=str(landing), warehouse_url=in_process, as_of=AS_OF, work_dir=str(tmp_path / "duckdb"))
+    nightly(landing=str(landing), warehouse_url=in_process, as_of=AS_OF, today=AS_OF, work_dir=str(tmp_path / "duckdb"))
     assert on_spark["status"] == "published" and not on_spark["not_evaluated"]
 
     # the quality gate ran on Spark: the same checks, counts, examples and quarantined rows, source by source

@@ -24,7 +24,7 @@ def test_a_run_with_the_pack_flags_its_cases_and_keeps_its_registers(tmp_path, c
         summary = generate(tmp_path / "county", households=300, seed=4, as_of=AS_OF, pack=PACK)
         deployment.uninstall()   # the command installs it, as a fresh process would
         url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-        code = cli.main(["run", "--landing", summary["landing"], "--warehouse", url, "--as-of", AS_OF.isoformat(),
+        code = cli.main(["run", "--landing", summary["landing"], "--warehouse", url, "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat(),
                          "--deployment", str(PACK / "deployment.yaml")])
         printed = capsys.readouterr()
         assert code == 0, printed.err

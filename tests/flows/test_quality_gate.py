@@ -64,7 +64,7 @@ def nights(county, tmp_path_factory):
     landing = base / "landing"
     shutil.copytree(county["landing"], landing)
     url = f"sqlite:///{base / 'wh.sqlite'}"
-    kw = dict(warehouse_url=url, as_of=AS_OF, work_dir=str(base / "work"))
+    kw = dict(warehouse_url=url, as_of=AS_OF, today=AS_OF, work_dir=str(base / "work"))
     good = nightly(landing=str(landing), **kw)
     planted = degrade(landing)
     bad = nightly(landing=str(landing), **kw)
@@ -235,3 +235,22 @@ def test_the_data_docs_render_in_a_headless_browser_without_internet(nights, tmp
     assert nights["bad"]["run_id"] in dom and "__none__" not in dom          # each validation named by its run
     page = next(Path(index).parent.glob("validations/hukou/**/*.html"))
     assert "户籍人口 (hukou)" in page.read_text(encoding="utf-8")             # the data asset is the register
+
+
+@pytest.mark.parametrize("today, quarantined", [(AS_OF, True), (AS_OF + timedelta(days=30), False)])
+def test_a_date_after_the_runs_today_is_quarantined_whatever_the_wall_clock_says(tmp_path, today, quarantined):
+    """The run's today is a parameter: a death dated five days after it is implausible even when the machine's
+    calendar has long passed that day (and plausible for a run whose today lies after it)."""
+    landing = tmp_path / "landing"
+    later = AS_OF + timedelta(days=5)
+    _csv(landing / "deaths" / "deaths.csv", pd.DataFrame({
+        "身份证号": [valid_id("62042119500101001"), valid_id("62042119500101002")],
+        "死亡日期": [str(AS_OF - timedelta(days=3)), str(later)]}))
+    done = nightly(landing=str(landing), warehouse_url=f"sqlite:///{tmp_path / 'wh.sqlite'}", as_of=AS_OF,
+                   today=today, work_dir=str(tmp_path / "work"))
+    run_dir = Path(done["run_dir"])
+    reasons = pd.read_parquet(run_dir / "staged" / "deaths.quarantine.parquet")["reason"]
+    assert reasons.str.contains("日期不合理").sum() == (1 if quarantined else 0)
+    with warehouse.connect(done["warehouse"]).connect() as conn:
+        stored = conn.execute(select(warehouse.runs.c.parameters)).scalar_one()
+    assert f'"today": "{today}"' in stored
