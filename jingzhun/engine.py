@@ -69,6 +69,48 @@ def tables_read(sql: str) -> set[str]:
     return {t.name for t in tree.find_all(sx.Table)} - ctes
 
 
+def intermediate_models() -> dict[str, str]:
+    """The intermediate models' SQL by name (what rules read besides the registers)."""
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(INTERMEDIATE.glob("*.sql"))}
+
+
+def sources_read(sql: str, models: Mapping[str, str], sources: Mapping[str, Source] | None = None) -> set[str]:
+    """The registers a model reads, directly or through any model it reads (derived from the SQL, never listed by
+    hand): a rule evaluates only when every one of them arrived and passed the gate."""
+    sources = SOURCES if sources is None else sources
+    found: set[str] = set()
+    seen: set[str] = set()
+    todo = [sql]
+    while todo:
+        for name in tables_read(todo.pop()):
+            if name in sources:
+                found.add(name)
+            elif name in models and name not in seen:
+                seen.add(name)
+                todo.append(models[name])
+    return found
+
+
+def rule_sources(rule: Rule, models: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Every register a rule reads through its models (each evidence part's) and the intermediate models."""
+    models = intermediate_models() if models is None else models
+    return frozenset().union(*(sources_read(rule.model_path(part).read_text(encoding="utf-8"), models)
+                               for part in rule.evidence))
+
+
+def needs_disagreements(catalogue: Catalogue) -> dict[str, str]:
+    """Rules whose catalogue ``needs`` differ from what their SQL reads: code -> what differs (empty: none)."""
+    models = intermediate_models()
+    out = {}
+    for code, rule in catalogue.rules.items():
+        derived, listed = rule_sources(rule, models), set(rule.needs)
+        if derived != listed:
+            out[code] = "; ".join(filter(None, [
+                f"reads but does not list {', '.join(sorted(derived - listed))}" if derived - listed else "",
+                f"lists but does not read {', '.join(sorted(listed - derived))}" if listed - derived else ""]))
+    return out
+
+
 # Functions sqlglot does not carry between dialects, renamed per target (pandas' rounding, half to even, is
 # DuckDB's round_even and Spark's bround).
 _FUNCTIONS = {"spark": {"ROUND_EVEN": "BROUND"}, "databricks": {"ROUND_EVEN": "BROUND"}}
@@ -256,8 +298,9 @@ class Engine:
 
     def flags(self, unavailable: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
         """Every rule that can be evaluated tonight: its flags (one row per flag), and the others' reasons."""
+        models = intermediate_models()
         skipped = {code: reason for code, rule in self.catalogue.rules.items()
-                   if (reason := not_evaluated_reason(rule, self.arrived, unavailable))}
+                   if (reason := not_evaluated_reason(rule, self.arrived, unavailable, rule_sources(rule, models)))}
         evaluable = [rule for code, rule in self.catalogue.rules.items() if code not in skipped]
         if not evaluable:
             return pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS}), skipped
@@ -307,10 +350,13 @@ def check_model_columns(rule: Rule, part, columns: Mapping[str, str]) -> None:
                              f"{', '.join(missing)} (its grain, evidence and sentence read them)")
 
 
-def not_evaluated_reason(rule: Rule, columns: Mapping[str, list[str]], unavailable: Mapping[str, str]) -> str:
-    """Why a rule cannot be evaluated tonight (empty when it can): a source it needs did not arrive or was not
-    usable, or an optional column it reads was not sent."""
-    missing = [s for s in rule.needs if not columns.get(s)]
+def not_evaluated_reason(rule: Rule, columns: Mapping[str, list[str]], unavailable: Mapping[str, str],
+                         reads: frozenset[str] = frozenset()) -> str:
+    """Why a rule cannot be evaluated tonight (empty when it can): a register it reads (``reads``, derived from its
+    SQL, :func:`rule_sources`; and what its catalogue entry lists) did not arrive or was not usable, or an
+    optional column it reads was not sent. A rule not evaluated raises and resolves nothing: its flags keep their
+    state and decisions."""
+    missing = [s for s in dict.fromkeys([*rule.needs, *sorted(reads)]) if not columns.get(s)]
     if missing:
         return "; ".join(f"{s}: {unavailable.get(s, '未收到 (not received)')}" for s in missing)
     absent = [f"{s}.{c}" for s, c in rule.columns if c not in columns[s]]

@@ -67,3 +67,40 @@ def test_a_catalogue_that_cannot_be_used_is_refused_naming_it(tmp_path, change, 
 
 def test_the_shipped_catalogue_read_again_is_the_same(tmp_path):
     assert read_catalogue(_deployment(tmp_path, lambda r, f: None)).rules.keys() == RULES.keys()
+
+
+def test_every_rules_registers_are_derived_from_its_sql_and_the_catalogue_agrees():
+    """What a rule reads comes from its SQL, through every intermediate model; a catalogue entry that lists
+    something else is a mistake this test names."""
+    from jingzhun.catalogue import current
+    from jingzhun.engine import needs_disagreements, rule_sources
+
+    assert needs_disagreements(current()) == {}
+    assert rule_sources(RULES["DQ_INVALID_ID"]) == {"poverty_register", "hukou", "deaths"}  # via int_register_members
+    assert rule_sources(RULES["REVERT_HOUSING"]) >= {"housing_safety", "hukou"}            # via heads of households
+
+
+def test_a_catalogue_entry_omitting_a_register_its_sql_reads_through_an_intermediate_model_is_named(tmp_path):
+    from jingzhun.engine import needs_disagreements, not_evaluated_reason, rule_sources
+
+    path = _deployment(tmp_path, lambda r, f: r["DQ_INVALID_ID"].update(needs=["poverty_register"]))
+    catalogue = read_catalogue(path)
+    assert needs_disagreements(catalogue) == {"DQ_INVALID_ID": "reads but does not list deaths, hukou"}
+    rule = catalogue.rules["DQ_INVALID_ID"]
+    arrived = {"poverty_register": ["household_id"], "hukou": [], "deaths": ["id_number"]}
+    reason = not_evaluated_reason(rule, arrived, {"hukou": "blocked: 行数骤减"}, rule_sources(rule))
+    assert reason == "hukou: blocked: 行数骤减"  # the derived reads decide, whatever the entry lists
+
+
+def test_a_province_packs_rules_agree_with_their_sql():
+    from pathlib import Path
+
+    from jingzhun import deployment
+    from jingzhun.engine import needs_disagreements
+
+    pack = Path(__file__).resolve().parents[2] / "examples" / "province-pack"
+    pack_deployment = deployment.install_file(pack / "deployment.yaml")
+    try:
+        assert needs_disagreements(pack_deployment.catalogue) == {}
+    finally:
+        deployment.uninstall()
