@@ -662,25 +662,48 @@ def _test_hook(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+FLAG_KEY_CHARS = 48  # the flag key: the first 48 hex digits (192 bits) of SHA-256, the width flags.flag_key holds
+
+
+def flag_identities(frame: pd.DataFrame) -> pd.Series:
+    """The canonical text a flag's key digests: what the flag is about, and nothing another register supplies.
+
+    ``flag/v2|<rule>|register|<register household>|<identity number, for a person-level rule; else empty>`` for a
+    flag about a register household (or one of its members), ``flag/v2|<rule>|hukou|<hukou household>`` for a
+    family not on the register. The hukou household number and names of a register family are attributes
+    refreshed each night, never its identity: a 户号 that changes (分户, 迁移) keeps the flag and its decisions."""
+    household = frame["household_id"].fillna("").astype("str")
+    person = frame["id_number"].fillna("").astype("str")
+    hukou = frame["hukou_household_id"].fillna("").astype("str")
+    about = ("register|" + household + "|" + person).where(household.ne(""), "hukou|" + hukou)
+    return "flag/v2|" + frame["rule_code"].astype("str") + "|" + about
+
+
 def flag_keys(frame: pd.DataFrame) -> pd.Series:
-    """The stable identity of a flag: its rule and whom it is about (household or person)."""
-    text = frame["rule_code"] + "|" + frame["household_id"] + "|" + frame["hukou_household_id"] + "|" + frame["id_number"]
-    return _digest(text)
+    """The stable identity of a flag: the SHA-256 of :func:`flag_identities`, its first 48 hex digits."""
+    return sha256_hex(flag_identities(frame)).str[:FLAG_KEY_CHARS]
 
 
 def evidence_hashes(frame: pd.DataFrame) -> pd.Series:
-    """A digest of what the evidence says: its values, not the date, file names or row numbers it came with
-    (a new export of the same facts is the same evidence)."""
-    return _digest(digest_body(frame["evidence"]))
+    """A digest of what the evidence says: the SHA-256 (hex) of its records without the date, file names or row
+    numbers they came with (a new export of the same facts is the same evidence; :func:`digest_body`)."""
+    return sha256_hex(digest_body(frame["evidence"]))
 
 
-def _digest(text: pd.Series) -> pd.Series:
-    """128-bit digests of strings, computed column-wise: two keyed 64-bit hashes, written in decimal."""
+def sha256_hex(text: pd.Series) -> pd.Series:
+    """SHA-256 of each string's UTF-8 bytes, in hex, computed column-wise (DuckDB's ``sha256``): a standard digest
+    whose value no library upgrade changes."""
+    import duckdb
+
     if text.empty:
         return pd.Series([], index=text.index, dtype="str")
-    a, b = (pd.util.hash_pandas_object(text.astype(object), index=False, hash_key=key).to_numpy().astype(str)
-            for key in ("jingzhun-flag-01", "jingzhun-flag-02"))
-    return pd.Series(a, index=text.index, dtype="str") + "-" + pd.Series(b, index=text.index, dtype="str")
+    con = duckdb.connect()
+    try:
+        con.register("texts", pa.table({"t": pa.array(text.astype("str"), pa.string())}))
+        digests = con.sql("SELECT sha256(t) AS h FROM texts").to_arrow_table().column("h").to_pandas()
+    finally:
+        con.close()
+    return pd.Series(digests.to_numpy(), index=text.index, dtype="str")
 
 
 FLAG_STATE = ["flag_key", "rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
