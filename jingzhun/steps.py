@@ -344,14 +344,20 @@ def match_registers(staged: list[StagedSource], config: str | None, as_of: date,
             villages_path = str(out / "villages.parquet")
             villages.to_parquet(villages_path, index=False)
     shutil.rmtree(Path(run_dir) / "engine", ignore_errors=True)  # its database and spill: tonight's copies only
-    rules = pd.DataFrame({"rule_code": list(RULES)})
-    rules["evaluated"] = ~rules["rule_code"].isin(skipped)
-    rules["reason"] = rules["rule_code"].map(skipped).fillna("")
-    rules["raised"] = rules["rule_code"].map(raised["rule_code"].value_counts()).fillna(0).astype("int64")
+    rules = rules_evaluated(raised, skipped)
     raised.to_parquet(out / "flags.parquet", index=False)
     rules.to_parquet(out / "rules.parquet", index=False)
     return Matched(str(out / "flags.parquet"), str(out / "rules.parquet"), len(raised), skipped,
                    time.perf_counter() - started, villages_path)
+
+
+def rules_evaluated(raised: pd.DataFrame, skipped: dict[str, str]) -> pd.DataFrame:
+    """One row per rule of the catalogue: evaluated tonight or not (and why), and how many flags it raised."""
+    rules = pd.DataFrame({"rule_code": list(RULES)})
+    rules["evaluated"] = ~rules["rule_code"].isin(skipped)
+    rules["reason"] = rules["rule_code"].map(skipped).fillna("")
+    rules["raised"] = rules["rule_code"].map(raised["rule_code"].value_counts()).fillna(0).astype("int64")
+    return rules
 
 
 @task(name="publish")
