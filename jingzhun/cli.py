@@ -223,7 +223,7 @@ def cmd_indicators(args: argparse.Namespace) -> int:
 
 def cmd_review_import(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
-    from jingzhun.review import ReviewError, import_review
+    from jingzhun.review_import import ReviewError, import_review
 
     try:
         counts = import_review(warehouse.connect(args.warehouse), Path(args.file), args.reviewer)
@@ -231,6 +231,19 @@ def cmd_review_import(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     print("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "no decisions in the workbook")
+    return 0
+
+
+def cmd_review_export(args: argparse.Namespace) -> int:
+    from jingzhun import warehouse
+    from jingzhun.review import write_review_workbook
+
+    scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ())) if args.region else None
+    engine = warehouse.connect(args.warehouse)
+    if scope is not None:
+        warehouse.check_scope(engine, scope)
+    out = write_review_workbook(engine, Path(args.out), scope)
+    print(f"review workbook: {out}")
     return 0
 
 
@@ -338,6 +351,12 @@ def parser() -> argparse.ArgumentParser:
     ri.add_argument("--warehouse", default=None)
     ri.add_argument("--reviewer", default=None, help="who decided (default: the user running the command)")
     ri.set_defaults(func=cmd_review_import)
+    re_ = rvsub.add_parser("export", help="write a fresh review workbook of the open flags (to replace a stale one)")
+    re_.add_argument("--warehouse", default=None)
+    re_.add_argument("--out", required=True, help="FILE.xlsx")
+    re_.add_argument("--region", default=None, help="only the flags of villages whose code starts with this prefix")
+    re_.add_argument("--households", default=None, help="with --region: only these households (comma-separated ids)")
+    re_.set_defaults(func=cmd_review_export)
 
     ru = sub.add_parser("rules", help="rules a deployment adds or changes")
     rusub = ru.add_subparsers(dest="rules_command", required=True)

@@ -8,13 +8,13 @@ a reason or evidence that changed since the workbook was written rejects the fil
 
 from __future__ import annotations
 
-import getpass
-import hashlib
+import json
 from copy import copy
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
+from openpyxl.packaging.custom import StringProperty
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.pagebreak import Break
@@ -33,9 +33,28 @@ COLUMNS = [  # (header, source column, width)
     ("户号", "hukou_household_id", 16), ("身份证号", "id_number", 19), ("证据", "evidence_text", 42),
     ("上次决定", "history", 16), ("决定", "decision", 7), ("备注", "note", 14),
     ("标识", "flag_key", 10), ("证据摘要", "evidence_hash", 10), ("状态标记", "state_token", 10),
+    ("行校验", "row_check", 10),
 ]
-KEY_COLUMNS = ("标识", "证据摘要", "状态标记")  # hidden: which flag, the evidence seen, the flag's state then
+# hidden: which flag, the evidence seen, the flag's state then, and what the row showed (its read-only cells)
+KEY_COLUMNS = ("标识", "证据摘要", "状态标记", "行校验")
 HEADERS = [c[0] for c in COLUMNS]
+EDITABLE = ("决定", "备注")  # all a steward may type; every other visible cell is checked on import
+SHOWN = [h for h in HEADERS if h not in KEY_COLUMNS and h not in EDITABLE]
+SCOPE_PROPERTY = "jingzhun.scope"  # the workbook's custom property: the region (and households) its rows lie in
+CHECK_CHARS = 4
+
+
+def row_checks(shown: pd.DataFrame) -> pd.Series:
+    """Per row, a check of every read-only cell as written (:data:`SHOWN`, in order, 4 hex digits of SHA-256
+    each): on import a cell typed over, or a row sorted apart from its hidden key, names its column."""
+    parts = [warehouse.sha256_hex(cell_text(shown[h])).str[:CHECK_CHARS] for h in SHOWN]
+    return "v1:" + parts[0].str.cat(parts[1:]) if len(shown) else pd.Series(dtype="str")
+
+
+def cell_text(values: pd.Series) -> pd.Series:
+    """A cell's text as the check reads it: empty for none, line ends and outer spaces as an office suite keeps them."""
+    text = values.astype(object).where(values.notna(), "").astype("str")
+    return text.str.replace("\r\n", "\n", regex=False).str.strip()
 def rule_titles() -> dict[str, str]:
     """Each rule's Chinese title, from the catalogue this process runs (a deployment's rules included)."""
     return {code: r.title for code, r in RULES.items()}
@@ -65,11 +84,15 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = SHEET
+    wb.custom_doc_props.append(StringProperty(name=SCOPE_PROPERTY, value=json.dumps(
+        {"region": scope.region or "", "households": list(scope.households)} if scope else {"region": ""})))
     ws.append(HEADERS)
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
-    safe = frame[[c[1] for c in COLUMNS]].apply(spreadsheet_safe)
+    safe = frame.assign(row_check="")[[c[1] for c in COLUMNS]].apply(spreadsheet_safe)
+    safe.columns = HEADERS
+    safe["行校验"] = row_checks(safe).to_numpy() if len(safe) else []
     for row in safe.itertuples(index=False):
         ws.append(list(row))
     last = ws.max_row
@@ -163,113 +186,6 @@ def state_tokens(flags: pd.DataFrame, latest: pd.DataFrame) -> pd.Series:
     review = flags["flag_key"].map(latest["review_id"]).fillna(0).astype("int64").astype("str")
     opened = flags["opened_run"].fillna(flags["first_seen_run"]).astype("str")
     return flags["status"].astype("str") + "|" + opened + "|" + review
-
-
-def read_decisions(path: Path) -> pd.DataFrame:
-    """The decided rows of a review workbook, after checking every cell; raises ReviewError."""
-    try:
-        wb = openpyxl.load_workbook(path, data_only=False)
-    except Exception as exc:
-        raise ReviewError(f"{path.name}: not a readable workbook ({type(exc).__name__})") from None
-    problems = [f"工作表“{ws.title}” {c.coordinate}: 含公式 (formula)" for ws in wb.worksheets for row in ws.iter_rows()
-                for c in row if c.data_type == "f" or (isinstance(c.value, str) and c.value.startswith("="))]
-    problems += [f"定义的名称 (defined name) {name}: 工作簿不得含公式或名称 (no formulas or names allowed)"
-                 for name in wb.defined_names]
-    problems += [f"工作表“{ws.title}” 定义的名称 (defined name) {name}" for ws in wb.worksheets for name in ws.defined_names]
-    if getattr(wb, "_external_links", None):
-        problems.append("工作簿含外部链接 (external links)")
-    if SHEET not in wb.sheetnames:
-        raise ReviewError(f"{path.name}: 未导入,没有名为“{SHEET}”的工作表 (nothing imported: no sheet named {SHEET})")
-    ws = wb[SHEET]
-    header = [c.value for c in ws[1]][:len(HEADERS)]
-    if header != HEADERS:
-        missing = [h for h in HEADERS if h not in header]
-        raise ReviewError(f"{path.name}: 未导入,表头不符,请使用系统导出的核实清单,不要删除或移动列 (nothing imported: the "
-                          f"header differs from the exported workbook" + (f"; missing columns: {', '.join(missing)}"
-                                                                          if missing else "") + ")")
-    rows = [[c.value for c in r[:len(HEADERS)]] + [None] * (len(HEADERS) - len(r)) for r in ws.iter_rows(min_row=2)]
-    frame = pd.DataFrame(rows, columns=HEADERS).fillna("").astype("str")
-    frame["_row"] = range(2, len(frame) + 2)
-    for col in ("决定", "备注", *KEY_COLUMNS):
-        frame[col] = frame[col].str.strip()
-    unknown = frame[~frame["决定"].isin([*DECISIONS, ""])]
-    problems += [f"第{r}行: 未知决定 {v!r} (use 确认/驳回/待核实)" for r, v in zip(unknown["_row"], unknown["决定"])]
-    no_reason = frame[frame["决定"].eq("驳回") & frame["备注"].eq("")]
-    problems += [f"第{r}行: 驳回须在备注中说明理由 (a dismissal needs a note)" for r in no_reason["_row"]]
-    no_key = frame[frame["决定"].ne("") & frame[list(KEY_COLUMNS)].eq("").any(axis=1)]
-    problems += [f"第{r}行: 隐藏的标识列为空 (the hidden key columns are empty)" for r in no_key["_row"]]
-    if problems:
-        raise ReviewError(f"{path.name}: 未导入,工作簿有问题 (nothing imported):\n  " + "\n  ".join(problems))
-    return frame[frame["决定"].ne("")]
-
-
-def import_review(engine: Engine, path: Path, reviewer: str | None = None) -> dict[str, int]:
-    """Store a steward's decisions (who, when, why) and set the flags' states, all or nothing.
-
-    Every decision is bound to the flag's state when the workbook was written (:func:`state_tokens`) and to
-    the evidence then: a flag resolved, opened again or decided by someone else since rejects the workbook,
-    naming the row. The same workbook imported again is a no-op that says so (``{"already imported": n}``).
-    """
-    path = Path(path)
-    decided = read_decisions(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # two imports at once are taken one after the other
-            conn.exec_driver_sql("LOCK TABLE reviews IN SHARE ROW EXCLUSIVE MODE")
-        earlier = conn.execute(select(func.count()).select_from(warehouse.reviews)
-                               .where(warehouse.reviews.c.workbook_sha256 == digest)).scalar()
-        if earlier:
-            return {"already imported": int(earlier)}
-        f = warehouse.flags.c  # every flag's state, filtered here: an IN list of a whole county's keys exceeds SQLite's
-        current = pd.read_sql(select(f.flag_key, f.status, f.evidence_hash, f.opened_run, f.first_seen_run), conn)
-        current = current[current["flag_key"].isin(decided["标识"])]
-        latest = latest_reviews(conn)
-        current = current.assign(state_token=state_tokens(current, latest)).set_index("flag_key")
-        problems = _stale_rows(decided, current, latest)
-        if problems:
-            raise ReviewError(f"{path.name}: 未导入 (nothing imported):\n  " + "\n  ".join(problems))
-        before = latest.reindex(decided["标识"])
-        unchanged = (decided["决定"].eq("待核实").to_numpy() & (before["decision"].to_numpy() == "待核实")
-                     & (before["note"].fillna("").to_numpy() == decided["备注"].to_numpy()))
-        decided = decided[~unchanged]  # a 待核实 carried over as it was is not a new decision
-        if decided.empty:
-            return {"unchanged": int(unchanged.sum())}
-        who = reviewer or getpass.getuser()
-        when = warehouse.now()
-        conn.execute(insert(warehouse.reviews), [
-            {"flag_key": k, "decision": d, "note": n, "reviewer": who, "decided_at": when, "evidence_hash": h,
-             "workbook": path.name, "workbook_sha256": digest}
-            for k, d, n, h in zip(decided["标识"], decided["决定"], decided["备注"], decided["证据摘要"])])
-        for decision, status in DECISIONS.items():
-            keys = decided.loc[decided["决定"].eq(decision), "标识"].tolist()
-            if keys:
-                conn.execute(update(warehouse.flags).where(warehouse.flags.c.flag_key.in_(keys)).values(status=status))
-    return decided["决定"].value_counts().to_dict()
-
-
-def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFrame) -> list[str]:
-    """Rows whose flag is unknown, or changed since the workbook was written, each named with what changed."""
-    problems = []
-    for row, key, evidence, token in zip(decided["_row"], decided["标识"], decided["证据摘要"], decided["状态标记"]):
-        if key not in current.index:
-            problems.append(f"第{row}行: 未知标识 (unknown flag) {key!r}")
-            continue
-        flag = current.loc[key]
-        if flag["evidence_hash"] != evidence:
-            problems.append(f"第{row}行: 证据已变化,请重新导出核实清单 (evidence changed since the workbook was written)")
-        elif flag["state_token"] != token:
-            status, opened, review = token.split("|") if token.count("|") == 2 else ("?", "?", "?")
-            if flag["status"] != "open":
-                what = f"已{STATUS_TITLES.get(flag['status'], flag['status'])} (now {flag['status']})"
-            elif flag.get("opened_run") != opened:
-                what = f"已重新打开 (opened again in run {flag.get('opened_run')})"
-            else:
-                by = latest.loc[key] if key in latest.index else None
-                what = (f"已由 {by['reviewer']} 于 {pd.Timestamp(by['decided_at']):%Y-%m-%d} 作出决定 “{by['decision']}” "
-                        f"(decided since by {by['reviewer']})") if by is not None else "状态已变化 (state changed)"
-            problems.append(f"第{row}行: 导出核实清单后该标记{what},请重新导出核实清单 (the flag changed since the "
-                            f"workbook was written; export a new one)")
-    return problems
 
 
 STATUS_TITLES = {"open": "待核实", "confirmed": "确认", "dismissed": "驳回", "resolved": "自动解除"}

@@ -32,6 +32,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy import (Boolean, Column, Connection, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text,
                         case, create_engine, delete, func, insert, select, update)
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from jingzhun.contract import SOURCES, Source
 from jingzhun.evidence import digest_body
@@ -519,6 +520,44 @@ def run_lock(engine: Engine, wait_seconds: float = 0.0):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+PUBLISH_WAIT_SECONDS = 3600.0  # a publish waits this long for an import of decisions to finish
+
+
+@contextmanager
+def flags_transaction(engine: Engine, wait_seconds: float = PUBLISH_WAIT_SECONDS):
+    """A transaction that rewrites the flags (a publish) or sets their decisions (a review import): one at a time
+    per warehouse, so neither reads the flags the other is about to change. PostgreSQL: a transaction-level
+    advisory lock; SQLite: an exclusive ``flock`` on ``<file>.flags.lock`` (the kernel drops it if the process
+    dies). Waits up to ``wait_seconds``, then raises :class:`WarehouseBusy` (nothing done: try again)."""
+    busy = WarehouseBusy("数据仓库正在发布或导入决定,本次未做任何改动,请稍后重试 (the warehouse is publishing a run or "
+                         "importing decisions; nothing was done: try again in a few minutes)")
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(int(wait_seconds * 1000), 1)}ms'")
+            try:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_lock_key() ^ 1})")
+            except OperationalError:
+                raise busy from None
+            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+            yield conn
+        return
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    with open(str(engine.url.database) + ".flags.lock", "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise busy from None
+                time.sleep(0.2)
+        try:
+            with engine.begin() as conn:
+                yield conn
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _lock_key() -> int:
     """The advisory lock's 63-bit key, the same for every jingzhun process on a database."""
     return int.from_bytes(hashlib.sha256(LOCK_NAME.encode()).digest()[:8], "big") >> 1
@@ -609,9 +648,7 @@ def publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.Da
 def _publish(engine: Engine, run_id: str, files: pd.DataFrame, quarantined: pd.DataFrame, written: dict[str, int],
              staged: pd.DataFrame, rules: pd.DataFrame, scope: Scope | None, villages: pd.DataFrame | None,
              validation: pd.DataFrame | None, before_commit: Callable | None, region_names: pd.DataFrame | None) -> None:
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # a second line behind run_lock: publishes never interleave
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_lock_key() ^ 1})")
+    with flags_transaction(engine) as conn:  # never interleaved with another publish or an import of decisions
         bulk_insert(conn, run_files, files.assign(run_id=run_id))
         bulk_insert(conn, quarantine, quarantined.assign(run_id=run_id))
         bulk_insert(conn, run_rules, rules.assign(run_id=run_id))

@@ -6,7 +6,8 @@ import subprocess
 import openpyxl
 
 from jingzhun import cli, warehouse
-from jingzhun.review import HEADERS, import_review, write_review_workbook
+from jingzhun.review import HEADERS, write_review_workbook
+from jingzhun.review_import import import_review
 
 from helpers import office, publish_county
 

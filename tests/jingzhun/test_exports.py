@@ -32,7 +32,8 @@ def test_flags_export_columns_in_order_as_bom_csv_and_xlsx(tmp_path):
 def _published_with_people(tmp_path):
     """A warehouse with flags about persons (18-digit identity numbers), one of them decided by a steward."""
     from helpers import valid_id
-    from jingzhun.review import HEADERS, import_review, write_review_workbook
+    from jingzhun.review import HEADERS, write_review_workbook
+    from jingzhun.review_import import import_review
 
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
     engine = warehouse.connect(url)

@@ -9,7 +9,8 @@ import pandas as pd
 from jingzhun import cli, labels
 from jingzhun.policy import Policy, ReaderLimits
 from jingzhun.publicity import mask_id
-from jingzhun.review import HEADERS, import_review, write_review_workbook
+from jingzhun.review import HEADERS, write_review_workbook
+from jingzhun.review_import import import_review
 
 from helpers import office, publish_county
 

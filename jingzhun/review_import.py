@@ -1,0 +1,252 @@
+"""Decisions back from a review workbook (:mod:`jingzhun.review` writes it): all or nothing.
+
+Grain: one decision per row of the workbook's sheet 核实清单; one review per decided flag.
+
+A decision reaches only the flag its row shows. Before anything is stored the whole workbook is checked, and any
+problem refuses it, naming the row (and column), never a cell's content:
+
+- the file: an .xlsx (an .xls is refused: save as .xlsx), no formula or name anywhere, the exported header with
+  no column moved or missing (the column that moved is named);
+- each row on its own: a known decision (确认 / 驳回 / 待核实), a dismissal with its reason, no note without a
+  decision, nothing typed outside 决定 and 备注 (every read-only cell is checked against what was written, so a
+  sheet sorted apart from its hidden columns is caught), no flag decided on two rows;
+- each decided row against the warehouse: the flag its hidden key names is the one its visible household, person
+  and rule show, lies inside the workbook's own scope (a reconciliation's region), and is as it was when the
+  workbook was written (same evidence, not resolved, opened again or decided by someone since).
+
+The import runs in :func:`jingzhun.warehouse.flags_transaction`, so it never meets a publish halfway: it is whole
+and visible in the flags, or refused and says to try again.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+from openpyxl.utils import get_column_letter
+from sqlalchemy import Engine, func, insert, select, update
+
+from jingzhun import warehouse
+from jingzhun.exports import spreadsheet_safe
+from jingzhun.review import (CHECK_CHARS, DECISIONS, EDITABLE, HEADERS, KEY_COLUMNS, SCOPE_PROPERTY, SHEET, SHOWN,
+                             STATUS_TITLES, cell_text, latest_reviews, row_checks, rule_titles, state_tokens)
+
+FRESH = "请用 jingzhun review export --out 新文件.xlsx 导出新的核实清单 (export a fresh workbook: jingzhun review export)"
+IMPORT_WAIT_SECONDS = 120.0  # an import waits this long for a publish to finish, then asks to try again
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls (and .et) format
+IDENTITY = ("规则", "户编号", "户号", "身份证号")  # what a row shows of the flag it decides
+
+
+class ReviewError(ValueError):
+    """A review workbook that cannot be imported; the message lists every problem."""
+
+
+def _refuse(path: Path, problems: list[str]) -> ReviewError:
+    return ReviewError(f"{path.name}: 未导入,工作簿有问题 (nothing imported):\n  " + "\n  ".join(problems))
+
+
+def read_workbook(path: Path) -> tuple[pd.DataFrame, dict]:
+    """Every row of the sheet (text, stripped, with ``_row``) and the workbook's scope, after checking the file."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        old_format = handle.read(4) == OLE2_MAGIC
+    if old_format or path.suffix.lower() in (".xls", ".et"):
+        raise ReviewError(f"{path.name}: 未导入,这是旧的 .xls 格式,请在表格软件中“另存为” .xlsx 后再导入 "
+                          f"(nothing imported: an .xls workbook; save it as .xlsx)")
+    try:
+        wb = openpyxl.load_workbook(path, data_only=False)
+    except Exception as exc:
+        raise ReviewError(f"{path.name}: not a readable workbook ({type(exc).__name__})") from None
+    problems = [f"工作表“{ws.title}” {c.coordinate}: 含公式 (formula)" for ws in wb.worksheets for row in ws.iter_rows()
+                for c in row if c.data_type == "f" or (isinstance(c.value, str) and c.value.startswith("="))]
+    problems += [f"定义的名称 (defined name) {name}: 工作簿不得含公式或名称 (no formulas or names allowed)"
+                 for name in wb.defined_names]
+    problems += [f"工作表“{ws.title}” 定义的名称 (defined name) {name}" for ws in wb.worksheets for name in ws.defined_names]
+    if getattr(wb, "_external_links", None):
+        problems.append("工作簿含外部链接 (external links)")
+    if SHEET not in wb.sheetnames:
+        raise ReviewError(f"{path.name}: 未导入,没有名为“{SHEET}”的工作表 (nothing imported: no sheet named {SHEET})")
+    ws = wb[SHEET]
+    header = ["" if c.value is None else str(c.value).strip() for c in ws[1]]
+    moved = header_problems(header)
+    if moved:
+        raise ReviewError(f"{path.name}: 未导入,表头与导出的核实清单不符,不要删除、插入或移动列 (nothing imported: the "
+                          f"header differs from the exported workbook): " + "; ".join(moved) + f"。{FRESH}")
+    if problems:
+        raise _refuse(path, problems)
+    width = len(HEADERS)
+    rows = [[c.value for c in r[:width]] + [None] * (width - len(r)) for r in ws.iter_rows(min_row=2)]
+    beyond = [f"{c.coordinate}: 表格右侧不得填写内容 (nothing may be typed beside the table)"
+              for r in ws.iter_rows(min_row=1, min_col=width + 1) for c in r if c.value not in (None, "")]
+    if beyond:
+        raise _refuse(path, beyond)
+    frame = pd.DataFrame(rows, columns=HEADERS, dtype=object)
+    frame = frame.apply(cell_text) if len(frame) else frame.astype("str")
+    frame["_row"] = range(2, len(frame) + 2)
+    return frame, workbook_scope(wb)
+
+
+def header_problems(header: list[str]) -> list[str]:
+    """What differs from the exported header, each column named: moved (from where to where), missing, added."""
+    out = []
+    for i, name in enumerate(HEADERS):
+        if i < len(header) and header[i] == name:
+            continue
+        if name in header:
+            out.append(f"列“{name}”被移到 {get_column_letter(header.index(name) + 1)} 列,应在 {get_column_letter(i + 1)} "
+                       f"列 (column {name} moved)")
+        else:
+            out.append(f"缺少列“{name}” (column {name} missing)")
+    out += [f"多出列“{h}” ({get_column_letter(j + 1)} 列) (column added)" for j, h in enumerate(header)
+            if h and h not in HEADERS]
+    return out
+
+
+def workbook_scope(wb) -> dict:
+    """The region (and households) the workbook was written for; every row when it says none."""
+    prop = next((p for p in wb.custom_doc_props.props if p.name == SCOPE_PROPERTY), None)
+    try:
+        scope = json.loads(prop.value) if prop is not None else {}
+    except (TypeError, ValueError):
+        scope = {}
+    return {"region": str(scope.get("region") or ""), "households": [str(h) for h in scope.get("households") or []]}
+
+
+def row_problems(frame: pd.DataFrame) -> list[str]:
+    """What is wrong with rows on their own (no warehouse needed), each named by row and column."""
+    decided, noted, keyed = frame["决定"].ne(""), frame["备注"].ne(""), frame["标识"].ne("")
+    out = [f"第{r}行: 未知决定 (unknown decision; use 确认/驳回/待核实)"
+           for r in frame.loc[~frame["决定"].isin([*DECISIONS, ""]), "_row"]]
+    out += [f"第{r}行: 驳回须在备注中说明理由 (a dismissal needs a note)"
+            for r in frame.loc[frame["决定"].eq("驳回") & ~noted, "_row"]]
+    out += [f"第{r}行: 填写了备注但没有决定,备注不会单独保存;请选择决定或清空备注 (a note without a decision)"
+            for r in frame.loc[noted & ~decided, "_row"]]
+    out += [f"第{r}行: 隐藏的标识列为空 (the hidden key columns are empty)"
+            for r in frame.loc[(decided | noted) & frame[list(KEY_COLUMNS)].eq("").any(axis=1), "_row"]]
+    stray = ~keyed & frame[SHOWN].ne("").any(axis=1) & ~(decided | noted)
+    out += [f"第{r}行: 不是导出的行,只能在“决定”“备注”两列填写 (a row the exported workbook did not have)"
+            for r in frame.loc[stray, "_row"]]
+    out += _typed_over(frame[keyed])
+    decided_rows = frame[decided & keyed]
+    twice = decided_rows[decided_rows.duplicated("标识", keep=False)]
+    for _, rows in twice.groupby("标识", sort=False)["_row"]:
+        out.append(f"第{'、'.join(map(str, rows))}行: 同一标记出现在多行并都填写了决定 (one flag decided on several rows)")
+    return out
+
+
+def _typed_over(frame: pd.DataFrame) -> list[str]:
+    """Rows whose read-only cells differ from what was written (typed over, or sorted apart from the hidden key)."""
+    if frame.empty:
+        return []
+    now, stored = row_checks(frame[SHOWN]), frame["行校验"]
+    out = []
+    spans = [(3 + j * CHECK_CHARS, 3 + (j + 1) * CHECK_CHARS) for j in range(len(SHOWN))]
+    changed = pd.DataFrame({h: stored.str[a:b].ne(now.str[a:b]) for h, (a, b) in zip(SHOWN, spans)})
+    bad = changed.any(axis=1) | ~stored.str.startswith("v1:")
+    for i in frame.index[bad]:
+        columns = [h for h in SHOWN if changed.at[i, h]] or ["行校验"]
+        if set(columns) & set(IDENTITY):
+            out.append(f"第{frame.at[i, '_row']}行: 本行显示的“{'、'.join(c for c in columns if c in IDENTITY)}”与隐藏标识所指的"
+                       f"标记不符,决定不会转给别的标记;排序时须选中整张表 (the row shows another flag than its hidden "
+                       f"key names: sorted apart from its hidden columns?)")
+        else:
+            out.append(f"第{frame.at[i, '_row']}行: 列“{'、'.join(columns)}”与导出时不同;只能在“{'”“'.join(EDITABLE)}”两列"
+                       f"填写 (cells outside 决定/备注 changed)")
+    return out
+
+
+def flag_problems(decided: pd.DataFrame, current: pd.DataFrame, scope: dict) -> list[str]:
+    """Decided rows against the flags their keys name: the flag the row shows, inside the workbook's scope."""
+    known = decided[decided["标识"].isin(current.index)]
+    flag = current.reindex(known["标识"]).set_index(known.index)
+    shown = pd.DataFrame({
+        "户编号": spreadsheet_safe(flag["household_id"]), "身份证号": spreadsheet_safe(flag["id_number"]),
+        "规则": flag["rule_code"].map(rule_titles()).fillna(flag["rule_code"])}, index=known.index)
+    outside = flag["household_id"].eq("")  # a family not on the register is its hukou household
+    shown["户号"] = spreadsheet_safe(flag["hukou_household_id"]).where(outside)
+    out = []
+    for column in IDENTITY:
+        wrong = shown[column].notna() & shown[column].ne(known[column])
+        out += [f"第{r}行: “{column}”与隐藏标识所指的标记不符,决定不会转给别的标记 (the row shows another flag than "
+                f"its hidden key names)" for r in known.loc[wrong[wrong].index, "_row"]]
+    if scope["region"]:
+        inside = flag["village_code"].astype("str").str.startswith(scope["region"])
+        if scope["households"]:
+            inside &= flag["household_id"].isin(scope["households"]) | flag["hukou_household_id"].isin(scope["households"])
+        out += [f"第{r}行: 该标记不在本清单的范围 (区划 {scope['region']}) 内 (a flag outside the workbook's region)"
+                for r in known.loc[~inside, "_row"]]
+    return out
+
+
+def import_review(engine: Engine, path: Path, reviewer: str | None = None,
+                  wait_seconds: float = IMPORT_WAIT_SECONDS) -> dict[str, int]:
+    """Store a steward's decisions (who, when, why) and set the flags' states, all or nothing (see the module).
+    The same workbook imported again is a no-op that says so (``{"already imported": n}``)."""
+    path = Path(path)
+    frame, scope = read_workbook(path)
+    problems = row_problems(frame)
+    if problems:
+        raise _refuse(path, problems)
+    decided = frame[frame["决定"].ne("")]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with warehouse.flags_transaction(engine, wait_seconds) as conn:
+        earlier = conn.execute(select(func.count()).select_from(warehouse.reviews)
+                               .where(warehouse.reviews.c.workbook_sha256 == digest)).scalar()
+        if earlier:
+            return {"already imported": int(earlier)}
+        f = warehouse.flags.c  # every flag's state, filtered here: an IN list of a whole county's keys exceeds SQLite's
+        current = pd.read_sql(select(f.flag_key, f.status, f.evidence_hash, f.opened_run, f.first_seen_run,
+                                     f.rule_code, f.household_id, f.hukou_household_id, f.id_number, f.village_code),
+                              conn)
+        current = current[current["flag_key"].isin(decided["标识"])]
+        latest = latest_reviews(conn)
+        current = current.assign(state_token=state_tokens(current, latest)).set_index("flag_key")
+        problems = flag_problems(decided, current, scope) or _stale_rows(decided, current, latest)
+        if problems:
+            raise ReviewError(f"{path.name}: 未导入 (nothing imported):\n  " + "\n  ".join(problems))
+        before = latest.reindex(decided["标识"])
+        unchanged = (decided["决定"].eq("待核实").to_numpy() & (before["decision"].to_numpy() == "待核实")
+                     & (before["note"].fillna("").to_numpy() == decided["备注"].to_numpy()))
+        decided = decided[~unchanged]  # a 待核实 carried over as it was is not a new decision
+        if decided.empty:
+            return {"unchanged": int(unchanged.sum())}
+        who = reviewer or getpass.getuser()
+        when = warehouse.now()
+        conn.execute(insert(warehouse.reviews), [
+            {"flag_key": k, "decision": d, "note": n, "reviewer": who, "decided_at": when, "evidence_hash": h,
+             "workbook": path.name, "workbook_sha256": digest}
+            for k, d, n, h in zip(decided["标识"], decided["决定"], decided["备注"], decided["证据摘要"])])
+        for decision, status in DECISIONS.items():
+            keys = decided.loc[decided["决定"].eq(decision), "标识"].tolist()
+            if keys:
+                conn.execute(update(warehouse.flags).where(warehouse.flags.c.flag_key.in_(keys)).values(status=status))
+    return decided["决定"].value_counts().to_dict()
+
+
+def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFrame) -> list[str]:
+    """Rows whose flag is unknown, or changed since the workbook was written, each named with what changed."""
+    problems = []
+    for row, key, evidence, token in zip(decided["_row"], decided["标识"], decided["证据摘要"], decided["状态标记"]):
+        if key not in current.index:
+            problems.append(f"第{row}行: 未知标识 (unknown flag); {FRESH}")
+            continue
+        flag = current.loc[key]
+        if flag["evidence_hash"] != evidence:
+            problems.append(f"第{row}行: 证据已变化 (evidence changed since the workbook was written); {FRESH}")
+        elif flag["state_token"] != token:
+            status, opened, review = token.split("|") if token.count("|") == 2 else ("?", "?", "?")
+            if flag["status"] != "open":
+                what = f"已{STATUS_TITLES.get(flag['status'], flag['status'])} (now {flag['status']})"
+            elif flag.get("opened_run") != opened:
+                what = f"已重新打开 (opened again in run {flag.get('opened_run')})"
+            else:
+                by = latest.loc[key] if key in latest.index else None
+                what = (f"已由 {by['reviewer']} 于 {pd.Timestamp(by['decided_at']):%Y-%m-%d} 作出决定 “{by['decision']}” "
+                        f"(decided since by {by['reviewer']})") if by is not None else "状态已变化 (state changed)"
+            problems.append(f"第{row}行: 导出核实清单后该标记{what} (the flag changed since the workbook was "
+                            f"written); {FRESH}")
+    return problems
