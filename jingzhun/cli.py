@@ -93,14 +93,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     common = dict(landing=str(args.landing), warehouse_url=args.warehouse, as_of=args.as_of, config=args.config,
                   dry_run=args.dry_run, work_dir=str(WORK_DIR), sources_config=args.sources_config,
                   deployment_file=args.deployment, engine=args.engine, spark_master=args.spark_master,
-                  today=args.today)
+                  today=args.today, earlier=args.earlier)
+    from jingzhun import warehouse
+
+    warehouse.check_as_of(warehouse.connect(args.warehouse), args.as_of, args.earlier, args.dry_run)  # before Prefect
     if args.region is not None or args.households or args.sources:  # a reconciliation: its scope is checked first
-        from jingzhun import warehouse
 
         if not args.region:
             print("refused: a reconciliation needs --region (a division code prefix)", file=sys.stderr)
             return 2
-        scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ()))
+        scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ()), keep_decisions=args.earlier)
         warehouse.check_scope(warehouse.connect(args.warehouse), scope)  # before any server starts
         print(f"reconciliation of region {scope.region}"
               + (f", {len(scope.households)} households" if scope.households else "")
@@ -321,6 +323,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--sources", default=None, help="read only these sources (comma-separated names)")
     r.add_argument("--sources-config", default=None, help="YAML file of sources read from databases (url, query)")
     r.add_argument("--dry-run", action="store_true")
+    r.add_argument("--earlier", action="store_true", help="a deliberate re-run for an --as-of before the last published "
+                                                          "run's: every decided flag is kept as it is")
     r.add_argument("--deployment", default=None, help="YAML file of this deployment's own sources and rules "
                                                       "(default: JINGZHUN_DEPLOYMENT)")
     r.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",

@@ -38,14 +38,17 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None =
             region: str | None = None, dry_run: bool = False, work_dir: str | None = None,
             sources_config: str | None = None, lock_wait_seconds: float = 0,
             deployment_file: str | None = None, engine: EngineName = "duckdb", spark_master: str | None = None,
-            today: date | None = None) -> dict:
+            today: date | None = None, earlier: bool = False) -> dict:
     """Run every source of a landing folder into the warehouse; returns the run summary. Another run on the same
     warehouse is waited for up to ``lock_wait_seconds``, then this one is refused (:class:`WarehouseBusy`).
     ``today``: the run's day (no record may be dated after the later of it and ``as_of``); by default the real day
-    in the policy's time zone (:func:`jingzhun.clock.today`).
+    in the policy's time zone (:func:`jingzhun.clock.today`). A run dated before the last published one is refused
+    (:class:`jingzhun.warehouse.EarlierThanPublished`) unless it is a dry run or ``earlier`` is given: a deliberate
+    re-run that changes no decided flag.
     ``engine``: where the quality gate and the rules run, in-process (``duckdb``) or on Spark (``spark``, at
     ``spark_master``, else ``JINGZHUN_SPARK_MASTER``, else the policy's ``spark.master``)."""
-    return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config, scope=Scope(region or None),
+    return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config,
+                       scope=Scope(region or None, keep_decisions=earlier),
                        dry_run=dry_run, work_dir=work_dir, sources_config=sources_config,
                        lock_wait_seconds=lock_wait_seconds, deployment_file=deployment_file, engine=engine,
                        spark_master=spark_master, today=today)
@@ -70,6 +73,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     run_dir = str(Path(work_dir) / "runs" / run_id)
     url = warehouse.resolve_url(warehouse_url, work_dir)
     db = warehouse.connect(url)
+    warehouse.check_as_of(db, as_of, scope.keep_decisions, dry_run)  # time does not run backwards by accident
     databases = load_database_sources(sources_config)
     parameters = {"landing": landing, "as_of": as_of, "config": config, "region": scope.region,
                   "households": list(scope.households), "sources": sources, "dry_run": dry_run,

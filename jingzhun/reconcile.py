@@ -40,10 +40,10 @@ def reconcile(landing: str, region: RegionCode, households: list[str] | None = N
               sources: list[SourceName] | None = None, as_of: AsOf = None, dry_run: bool = False,
               warehouse_url: str | None = None, config: str | None = None, work_dir: str | None = None,
               sources_config: str | None = None, deployment_file: str | None = None, engine: EngineName = "duckdb",
-              spark_master: str | None = None, today: Today = None) -> dict:
+              spark_master: str | None = None, today: Today = None, earlier: bool = False) -> dict:
     """Reconcile one region (optionally some households, some sources) now; returns the run summary."""
     url = warehouse.resolve_url(warehouse_url, work_folder(work_dir))
-    scope = Scope(region, tuple(households or ()))
+    scope = Scope(region, tuple(households or ()), keep_decisions=earlier)
     check_scope(warehouse.connect(url), scope)  # again here: a deployment's run does not pass the command line
     return run_landing(landing, warehouse_url=url, as_of=as_of, config=config, scope=scope, dry_run=dry_run,
                        work_dir=work_dir, sources_config=sources_config, sources=list(sources) if sources else None,

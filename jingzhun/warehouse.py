@@ -755,6 +755,7 @@ class Scope:
 
     region: str | None = None
     households: tuple[str, ...] = ()
+    keep_decisions: bool = False  # a deliberate re-run for an earlier as_of: decided flags are left as they are
 
     def holds(self, frame: pd.DataFrame) -> pd.Series:
         """Which flags (rows with village_code, household_id, hukou_household_id) are inside the scope."""
@@ -790,9 +791,14 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
     again = new.loc[seen].assign(first_seen_run=old.loc[seen, "first_seen_run"], last_seen_run=run_id,
                                  status=status, resolved_run=None, opened_run=opened)
     evidence_cols = ["evidence", "evidence_text", "evidence_hash"]
+    if scope is not None and scope.keep_decisions:  # a re-run for an earlier date changes no decided flag
+        still_dismissed = was.eq("dismissed")
+        again["status"] = again["status"].mask(still_dismissed, "dismissed")
+        again["opened_run"] = again["opened_run"].mask(was.isin(["confirmed", "dismissed"]), old.loc[seen, "opened_run"])
     again.loc[still_dismissed, evidence_cols] = old.loc[still_dismissed[still_dismissed].index, evidence_cols]
     rest = old.loc[old.index.difference(new.index)].copy()
-    in_scope = rest["rule_code"].isin(evaluated) & rest["status"].isin(["open", "confirmed"])
+    in_scope = rest["rule_code"].isin(evaluated) & rest["status"].isin(
+        ["open"] if scope is not None and scope.keep_decisions else ["open", "confirmed"])
     if scope is not None:
         in_scope &= scope.holds(rest)
     rest.loc[in_scope, "status"] = "resolved"
@@ -839,6 +845,28 @@ def flag_summary(engine: Engine, run_id: str) -> dict[str, int]:
             func.sum(case((f.status == "open", 1), else_=0)))).one()
     return {"new": int(new or 0), "still_raised": int(again or 0), "reopened": int(reopened or 0),
             "resolved": int(resolved or 0), "awaiting_decision": int(awaiting or 0)}
+
+
+class EarlierThanPublished(Refused):
+    """A run dated before the last published one, not asked for as a dry run or a deliberate re-run."""
+
+
+def last_published_as_of(engine: Engine):
+    """The as_of of the latest published run (None: nothing published yet)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(runs.c.as_of)).where(runs.c.status == "published")).scalar()
+
+
+def check_as_of(engine: Engine, as_of, earlier: bool = False, dry_run: bool = False) -> None:
+    """Refuse a run dated before the last published one: its registers would undo what later nights found and
+    resolve decided flags. A dry run publishes nothing; ``earlier`` (a deliberate re-run) keeps every decision."""
+    last = last_published_as_of(engine)
+    if last is None or dry_run or earlier or as_of >= last:
+        return
+    raise EarlierThanPublished(
+        f"--as-of {as_of} 早于最近一次已发布运行的日期 {last},未运行;只查看请加 --dry-run,确需按较早日期重新运行且保留"
+        f"所有决定请加 --earlier (as_of {as_of} is before the last published run's {last}: nothing was run; "
+        f"--dry-run to look, --earlier to re-run keeping every decision)")
 
 
 class UnknownScope(Refused):
