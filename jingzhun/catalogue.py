@@ -25,6 +25,7 @@ GRAINS: dict[str, str] = {"household": "one flag per register household", "perso
 GRAIN_KEYS: dict[str, tuple[str, ...]] = {"household": ("household_id",), "person": ("household_id", "id_number"),
                                           "hukou_household": ("hukou_household_id",)}
 DIRECTIONS = ("remove", "add", "revert", "refer", "exit", "review")
+POSTED_DIRECTIONS = ("add", "remove", "exit", "revert")  # a confirmed change of the register: posted (公示)
 CATALOGUE = Path(__file__).resolve().parents[1] / "transforms" / "rules.yaml"
 
 
@@ -54,6 +55,7 @@ class Rule:
     columns: tuple[tuple[str, str], ...]    # optional (source, column) pairs it reads
     evidence: tuple[EvidencePart, ...] = ()
     folder: Path = field(default=CATALOGUE.parent / "rules", compare=False)
+    public_reason: str = ""                 # the 公示's 事由, in words a villager understands (posted directions)
 
     def model_path(self, part: EvidencePart) -> Path:
         return self.folder / (f"{self.code}.{part.part}.sql" if part.part else f"{self.code}.sql")
@@ -73,7 +75,7 @@ def _rule(code: str, entry: dict, folder: Path, where: str, sources: Mapping[str
             raise CatalogueError(f"{where}: rule {code}: missing field {key!r}")
         return entry[key]
 
-    unknown = set(entry) - {"title", "grain", "direction", "needs", "columns", "evidence"}
+    unknown = set(entry) - {"title", "grain", "direction", "needs", "columns", "evidence", "public_reason"}
     if unknown:
         raise CatalogueError(f"{where}: rule {code}: unknown field(s) {', '.join(sorted(unknown))}")
     grain, direction = need("grain"), need("direction")
@@ -101,7 +103,8 @@ def _rule(code: str, entry: dict, folder: Path, where: str, sources: Mapping[str
             raise CatalogueError(f"{where}: rule {code}: unknown source {p['source']!r} in evidence")
         parts.append(EvidencePart(p["source"], {str(k): str(v) for k, v in p["fields"].items()}, str(p["sentence"]),
                                   str(p.get("part", ""))))
-    rule = Rule(code, str(need("title")), grain, direction, needs, tuple(columns), tuple(parts), folder)
+    rule = Rule(code, str(need("title")), grain, direction, needs, tuple(columns), tuple(parts), folder,
+                str(entry.get("public_reason") or "").strip())
     for part in rule.evidence:
         if not rule.model_path(part).is_file():
             raise CatalogueError(f"{where}: rule {code}: its model {rule.model_path(part).name} is missing")

@@ -170,17 +170,30 @@ def _xlsx(out: str, what: str) -> None:
 def cmd_flags_publicity(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
     from jingzhun.policy import load_policy
-    from jingzhun.publicity import period, publicity_list, write_publicity
+    from jingzhun.publicity import CATEGORIES, period, publicity_list, record_posting, write_publicity
 
     _xlsx(args.out, "公示名单")
     policy = load_policy(args.config)
-    listed = publicity_list(warehouse.connect(args.warehouse), policy)
+    today = clock.today(policy.time_zone)
+    start = args.start or today
+    if start < today and not args.reissue:
+        print(f"refused: 公示开始日期 {start} 早于今天 {today};重印该期已张贴的公示请加 --reissue (--start {start} is "
+              f"before today {today}: add --reissue to print again the list posted for that period)", file=sys.stderr)
+        return 2
+    engine = warehouse.connect(args.warehouse)
+    listed = publicity_list(engine, policy, reissue=start if args.reissue else None)
     if listed.empty:
-        print("没有已确认的拟纳入或拟清退对象,未生成公示名单 (nothing confirmed to add or remove: no 公示 list written)")
+        print(f"没有公示期从 {start} 开始的已张贴名单 (no list was posted for a period starting {start})" if args.reissue
+              else "没有尚未公示的已确认对象(拟纳入、拟清退、拟退出、拟返贫),未生成公示名单 (nothing confirmed that was "
+                   "not yet posted: no 公示 list written)")
         return 0
-    path = write_publicity(listed, Path(args.out), policy, args.start)
-    first, last = period(args.start, policy)
-    print(f"公示名单 (publicity list): {len(listed)} confirmed additions and removals in "
+    path = write_publicity(listed, Path(args.out), policy, start)
+    if not args.reissue:
+        record_posting(engine, listed, start, policy, path)
+    first, last = period(start, policy)
+    counts = ", ".join(f"{CATEGORIES[d]} {n}" for d, n in listed["direction"].value_counts().reindex(
+        list(CATEGORIES)).dropna().astype(int).items())
+    print(f"公示名单 (publicity list{', re-issued' if args.reissue else ''}): {counts} in "
           f"{listed['village_code'].nunique()} villages, 公示期 {first} to {last}: {path}")
     return 0
 
@@ -341,11 +354,13 @@ def parser() -> argparse.ArgumentParser:
     fx.add_argument("--status", choices=["open", "confirmed", "dismissed", "resolved", "all"], default="open")
     fx.set_defaults(func=cmd_flags_export)
 
-    fp = fsub.add_parser("publicity", help="公示 list: confirmed additions and removals, identity numbers masked")
+    fp = fsub.add_parser("publicity", help="公示 list: every confirmed change not yet posted (纳入, 清退, 退出, 返贫), "
+                                            "identity numbers masked")
     fp.add_argument("--warehouse", default=None)
     fp.add_argument("--out", required=True, help="FILE.xlsx")
     fp.add_argument("--config", default=None)
-    fp.add_argument("--start", type=_date, default=clock.today(), help="first day of the 公示 period (default: today)")
+    fp.add_argument("--start", type=_date, default=None, help="first day of the 公示 period (default: today)")
+    fp.add_argument("--reissue", action="store_true", help="print again the list posted for the period starting --start")
     fp.set_defaults(func=cmd_flags_publicity)
 
     rv = sub.add_parser("review", help="steward decisions")

@@ -1,8 +1,12 @@
-"""The 公示 list: confirmed additions and removals, posted in each village for the period the policy sets.
+"""The 公示 list: every confirmed change of the register (纳入, 清退, 退出, 返贫), posted in each village for the
+period the policy sets (seed 000: 公示时间不少于七天).
 
-One row per confirmed add or remove flag (:func:`publicity_list`); the workbook (:func:`write_publicity`)
-gives each village its own printed page: title with township and village names, the 公示 period, the list
-with identity numbers masked, the line telling residents where to object, and the signatures.
+Grain: :func:`publicity_list` gives one row per confirmed flag not yet posted (or, for a re-issue, per flag posted
+for that period); the workbook (:func:`write_publicity`) one row per person and change, each village on its own
+printed page: title with township and village names, the 公示 period, the list with identity numbers masked (and
+still told apart on the page), the reason in villagers' words (the catalogue's ``public_reason``), the line telling
+residents where to object, and the signatures. :func:`record_posting` records what a list posted, so the next list
+carries only what was not yet posted.
 """
 
 from __future__ import annotations
@@ -16,50 +20,95 @@ import pandas as pd
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.pagebreak import Break
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from jingzhun import labels, warehouse
+from jingzhun.catalogue import POSTED_DIRECTIONS, RULES
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.policy import Policy
-from jingzhun.review import rule_titles
+from jingzhun.review import latest_reviews
+from jingzhun.sheets import LINE_HEIGHT, text_lines
 
-CATEGORIES = {"add": "拟纳入", "remove": "拟清退"}
-COLUMNS = [("序号", 6), ("类别", 8), ("户主姓名", 11), ("姓名", 11), ("身份证号", 22), ("事由", 24)]
+CATEGORIES = {"add": "拟纳入", "remove": "拟清退", "exit": "拟退出", "revert": "拟返贫"}
+assert tuple(CATEGORIES) == POSTED_DIRECTIONS  # one list of what is posted: the catalogue's
+COLUMNS = [("序号", 5), ("类别", 8), ("户主姓名", 10), ("姓名", 10), ("身份证号", 21), ("事由", 36)]
 
 
-def mask_id(values: pd.Series, policy: Policy) -> pd.Series:
-    """Identity numbers for public posting: first and last characters shown, the rest as *."""
+def mask_id(values: pd.Series, policy: Policy, first: int | None = None, last: int | None = None) -> pd.Series:
+    """Identity numbers for public posting: the first and last characters shown (the policy's numbers unless
+    given), the rest as *."""
     s = values.astype("str")
     if s.empty:  # nothing confirmed: numpy's string repeat has nothing to reduce
         return s
-    head, tail = policy.publicity_show_first, policy.publicity_show_last
+    head = policy.publicity_show_first if first is None else first
+    tail = policy.publicity_show_last if last is None else last
     shown_tail = s.str[-tail:].where(s.str.len() > head + tail, "") if tail else pd.Series("", index=s.index, dtype="str")
     hidden = (s.str.len() - head - shown_tail.str.len()).clip(lower=0)
     stars = pd.Series(np.char.multiply("*", hidden.to_numpy(dtype=int)), index=s.index, dtype="str")
     return s.str[:head] + stars + shown_tail
 
 
-def publicity_list(engine: Engine, policy: Policy) -> pd.DataFrame:
-    """One row per confirmed addition or removal: township and village (code and name), 类别, 事由, the head of
-    the household, the person the flag is about (a household's head where the flag is about the household) and
-    that person's identity number masked. Ordered by township, village, category, head."""
-    f = warehouse.flags.c
+def distinct_masks(numbers: pd.Series, pages: pd.Series, policy: Policy) -> pd.Series:
+    """Masked numbers that tell two people on one page apart: where two numbers of a page mask alike, those show
+    more of their ends (up to the last four and the first six characters: the birth date, characters 7 to 14,
+    stays hidden), level by level for the whole column."""
+    levels = [(policy.publicity_show_first, policy.publicity_show_last), (policy.publicity_show_first, 4), (6, 4)]
+    out = mask_id(numbers, policy)
+    for first, last in levels[1:]:
+        same = pd.DataFrame({"page": pages, "mask": out, "number": numbers}).groupby(
+            ["page", "mask"])["number"].transform("nunique").gt(1)
+        if not same.any():
+            break
+        out = out.mask(same, mask_id(numbers[same], policy, first, last))
+    return out
+
+
+def publicity_list(engine: Engine, policy: Policy, reissue: date | None = None) -> pd.DataFrame:
+    """One row per confirmed change of the register not yet posted (``reissue``: per flag posted on the list whose
+    period starts that day): flag key and confirmation, township and village (code and name), 类别, 事由 in
+    villagers' words, the head of the household, the person the flag is about (the head where it is about the
+    household) and that person's identity number masked. Ordered by township, village, category, head."""
+    f, p = warehouse.flags.c, warehouse.publicity_posts.c
     with engine.connect() as conn:
-        confirmed = pd.read_sql(select(warehouse.flags).where(f.status == "confirmed", f.direction.in_(list(CATEGORIES))),
-                                conn)
-        people = labels.people(conn, confirmed)
-        heads = labels.household_heads(conn, confirmed, "id_number")
+        if reissue is None:
+            chosen = pd.read_sql(select(warehouse.flags).where(f.status == "confirmed",
+                                                               f.direction.in_(list(CATEGORIES))), conn)
+            chosen["review_id"] = chosen["flag_key"].map(latest_reviews(conn)["review_id"]).fillna(0).astype("int64")
+            posted = pd.read_sql(select(p.flag_key, p.review_id), conn)
+            chosen = chosen.merge(posted, how="left", indicator=True)
+            chosen = chosen[chosen["_merge"].eq("left_only")].drop(columns="_merge").reset_index(drop=True)
+        else:
+            posted = pd.read_sql(select(p.flag_key, p.review_id).where(p.period_start == reissue), conn)
+            chosen = pd.read_sql(select(warehouse.flags).where(f.flag_key.in_(posted["flag_key"].tolist())), conn)
+            chosen = chosen.merge(posted, how="inner")
+        people = labels.people(conn, chosen)
+        heads = labels.household_heads(conn, chosen, "id_number")
         reference = labels.stored_regions(conn)
-    person = confirmed["id_number"].where(confirmed["id_number"].ne(""), heads)
-    name = people["person_name"].where(confirmed["id_number"].ne(""), people["head_name"])
+    person = chosen["id_number"].where(chosen["id_number"].ne(""), heads).fillna("")
+    name = people["person_name"].where(chosen["id_number"].ne(""), people["head_name"])
+    reasons = {code: rule.public_reason or rule.title for code, rule in RULES.items()}
     out = pd.DataFrame({
-        "township_code": confirmed["village_code"].str[:9], "village_code": confirmed["village_code"],
-        "乡镇": labels.township_names(confirmed["village_code"], reference),
-        "村": labels.region_names(confirmed["village_code"], reference, "village"),
-        "类别": confirmed["direction"].map(CATEGORIES), "事由": confirmed["rule_code"].map(rule_titles()),
-        "户主姓名": people["head_name"], "姓名": name.fillna(""), "身份证号": mask_id(person.fillna(""), policy),
+        "flag_key": chosen["flag_key"], "review_id": chosen["review_id"], "direction": chosen["direction"],
+        "household_id": chosen["household_id"], "hukou_household_id": chosen["hukou_household_id"],
+        "township_code": chosen["village_code"].str[:9], "village_code": chosen["village_code"],
+        "乡镇": labels.township_names(chosen["village_code"], reference),
+        "村": labels.region_names(chosen["village_code"], reference, "village"),
+        "类别": chosen["direction"].map(CATEGORIES), "事由": chosen["rule_code"].map(reasons),
+        "户主姓名": people["head_name"], "姓名": name.fillna(""),
+        "身份证号": distinct_masks(person, chosen["village_code"], policy), "_person": person,
     })
     return out.sort_values(["township_code", "village_code", "类别", "户主姓名", "姓名"]).reset_index(drop=True)
+
+
+def record_posting(engine: Engine, listed: pd.DataFrame, start: date, policy: Policy, out: Path) -> int:
+    """Record what a list posted (each flag with the confirmation it posted, its household and the period), so
+    the next list carries only what was not yet posted."""
+    first, last = period(start, policy)
+    rows = listed[["flag_key", "review_id", "household_id", "hukou_household_id", "village_code", "direction"]]
+    with engine.begin() as conn:
+        conn.execute(insert(warehouse.publicity_posts), rows.assign(
+            period_start=first, period_end=last, list_file=Path(out).name, posted_at=warehouse.now()).to_dict("records"))
+    return len(rows)
 
 
 def period(start: date, policy: Policy) -> tuple[date, date]:
@@ -101,7 +150,9 @@ def write_publicity(listed: pd.DataFrame, out: Path, policy: Policy, start: date
         for cell in ws[ws.max_row]:
             cell.font, cell.border = Font(bold=True), ruled
             cell.alignment = Alignment(horizontal="center", vertical="center")
-        body = rows[["类别", "户主姓名", "姓名", "身份证号", "事由"]].apply(spreadsheet_safe)
+        people = rows.groupby(["类别", "户主姓名", "姓名", "_person", "身份证号"], sort=False)["事由"].agg(
+            lambda r: ";".join(dict.fromkeys(r))).reset_index()  # one line per person and change, every reason
+        body = people[["类别", "户主姓名", "姓名", "身份证号", "事由"]].apply(spreadsheet_safe)
         for n, values in enumerate(body.itertuples(index=False), start=1):
             ws.append([n, *values])
             for cell in ws[ws.max_row]:
@@ -109,7 +160,8 @@ def write_publicity(listed: pd.DataFrame, out: Path, policy: Policy, start: date
                 cell.alignment = Alignment(vertical="center", wrap_text=True,
                                            horizontal="center" if cell.column <= 2 else None)
                 cell.number_format = "@" if cell.column > 1 else "0"
-            ws.row_dimensions[ws.max_row].height = 20
+            ws.row_dimensions[ws.max_row].height = max(20, LINE_HEIGHT * max(
+                text_lines(value, width) for value, (_, width) in zip(values, COLUMNS[1:])))
         ws.append([])
         line(policy.publicity_contact, height=36)
         line(f"{village}村民委员会        {township}人民政府", align="right")

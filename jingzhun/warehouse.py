@@ -152,6 +152,21 @@ reviews = Table(
     Column("workbook_sha256", String(64), nullable=False),
 )
 
+publicity_posts = Table(  # what a 公示 list posted: one row per flag (and the confirmation) on a list
+    "publicity_posts", metadata,
+    Column("post_id", Integer, primary_key=True, autoincrement=True),
+    Column("flag_key", String(48), nullable=False, index=True),
+    Column("review_id", Integer, nullable=False),         # the confirmation posted
+    Column("household_id", String(64), nullable=False),
+    Column("hukou_household_id", String(64), nullable=False),
+    Column("village_code", String(12), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("period_start", Date, nullable=False, index=True),
+    Column("period_end", Date, nullable=False),
+    Column("list_file", Text, nullable=False),
+    Column("posted_at", DateTime(timezone=True), nullable=False),
+)
+
 village_indicators = Table(
     "mart_village_indicators", metadata,
     Column("run_id", String(40), nullable=False, index=True),
