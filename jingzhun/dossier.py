@@ -13,7 +13,7 @@ import openpyxl
 import pandas as pd
 from sqlalchemy import Connection, Engine, or_, select
 
-from jingzhun import labels, warehouse
+from jingzhun import clock, labels, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.privacy import Refused
 from jingzhun.review import DIRECTION_TITLES, STATUS_TITLES, rule_titles
@@ -85,7 +85,7 @@ def flag_history(conn: Connection, households: set[str], hukou_households: set[s
         f.id_number.in_(sorted(ids)))), conn)
     decisions = pd.read_sql(select(r.flag_key, r.review_id, r.decision, r.reviewer, r.decided_at, r.note)
                             .where(r.flag_key.in_(flagged["flag_key"].tolist())), conn).sort_values("review_id")
-    when = pd.to_datetime(decisions["decided_at"], utc=True).dt.strftime("%Y-%m-%d")
+    when = clock.local_times(decisions["decided_at"]).dt.strftime("%Y-%m-%d")
     decisions["line"] = when + " " + decisions["reviewer"] + " " + decisions["decision"] + \
         decisions["note"].fillna("").map(lambda n: f":{n}" if n else "")   # a family's handful of decisions
     history = decisions.groupby("flag_key")["line"].agg("\n".join)

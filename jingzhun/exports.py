@@ -8,7 +8,7 @@ import openpyxl
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from jingzhun import warehouse
+from jingzhun import clock, warehouse
 from jingzhun.privacy import Refused
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -36,7 +36,7 @@ def flags_for_export(engine: Engine, status: str = "open") -> pd.DataFrame:
     for column, name in decided.items():
         values = frame["flag_key"].map(latest[column]) if not latest.empty else pd.Series(None, index=frame.index)
         frame[name] = values.astype("str").where(values.notna(), "") if column != "decided_at" else \
-            pd.to_datetime(values, utc=True).dt.strftime("%Y-%m-%d %H:%M").fillna("")
+            clock.local_times(values).dt.strftime("%Y-%m-%d %H:%M").fillna("")  # as people read it
     return frame[[*warehouse.FLAG_EXPORT_COLUMNS, "evidence_text", *decided.values(), "flag_key"]].reset_index(drop=True)
 
 

@@ -20,7 +20,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.pagebreak import Break
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from jingzhun import labels, warehouse
+from jingzhun import clock, labels, warehouse
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.sheets import LINE_HEIGHT, print_setup, text_lines
 from jingzhun.catalogue import RULES
@@ -150,7 +150,7 @@ def decision_history(flags: pd.DataFrame, latest: pd.DataFrame) -> dict[str, pd.
     state = state.mask(opened.eq(tonight) & flags["first_seen_run"].ne(tonight), STATE_TITLES["reopened"])
     state = state.mask(flags["first_seen_run"].eq(tonight), STATE_TITLES["new"])
     state = state.mask(pending & ~opened.eq(tonight), STATE_TITLES["pending"])
-    when = pd.to_datetime(last["decided_at"], utc=True).dt.strftime("%Y-%m-%d")
+    when = clock.local_times(last["decided_at"]).dt.strftime("%Y-%m-%d")  # the day where it was decided
     note = last["note"].fillna("").astype("str")
     history = (last["decision"].astype("str") + "(" + last["reviewer"].astype("str") + "," + when + ")"
                + note.where(note.eq(""), ":" + note)).where(last["decision"].notna(), "")

@@ -30,7 +30,7 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 from sqlalchemy import Engine, func, insert, select, update
 
-from jingzhun import warehouse
+from jingzhun import clock, warehouse
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.review import (CHECK_CHARS, DECISIONS, EDITABLE, HEADERS, KEY_COLUMNS, SCOPE_PROPERTY, SHEET, SHOWN,
                              STATUS_TITLES, cell_text, latest_reviews, row_checks, rule_titles, state_tokens)
@@ -245,7 +245,7 @@ def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFra
                 what = f"已重新打开 (opened again in run {flag.get('opened_run')})"
             else:
                 by = latest.loc[key] if key in latest.index else None
-                what = (f"已由 {by['reviewer']} 于 {pd.Timestamp(by['decided_at']):%Y-%m-%d} 作出决定 “{by['decision']}” "
+                what = (f"已由 {by['reviewer']} 于 {clock.local(by['decided_at']):%Y-%m-%d} 作出决定 “{by['decision']}” "
                         f"(decided since by {by['reviewer']})") if by is not None else "状态已变化 (state changed)"
             problems.append(f"第{row}行: 导出核实清单后该标记{what} (the flag changed since the workbook was "
                             f"written); {FRESH}")

@@ -34,6 +34,7 @@ from sqlalchemy import (Boolean, Column, Connection, Date, DateTime, Engine, Flo
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from jingzhun import clock
 from jingzhun.contract import SOURCES, Source
 from jingzhun.evidence import digest_body
 from jingzhun.privacy import Refused, SafeError
@@ -585,7 +586,7 @@ def _wait_or_refuse(engine: Engine, deadline: float) -> None:
     with engine.connect() as conn:
         holder = conn.execute(select(runs.c.run_id, runs.c.started_at, runs.c.host).where(runs.c.status == "running")
                               .order_by(runs.c.started_at.desc()).limit(1)).first()
-    who = f" (run {holder.run_id}, started {holder.started_at:%Y-%m-%d %H:%M} on {holder.host})" if holder else ""
+    who = f" (run {holder.run_id}, started {clock.local(holder.started_at):%Y-%m-%d %H:%M} on {holder.host})" if holder else ""
     raise WarehouseBusy(f"另一个运行正在使用该数据仓库,本次未做任何改动 (another run holds the warehouse{who}; "
                         f"nothing was done: run again when it has finished)")
 
