@@ -449,11 +449,18 @@ def main(argv: list[str] | None = None) -> int:
 
     install_log_masking()
     args = parser().parse_args(argv)
-    if hasattr(args, "warehouse"):
-        from jingzhun import warehouse
-
-        args.warehouse = warehouse.resolve_url(args.warehouse, WORK_DIR)  # its password never goes further
     try:
+        if hasattr(args, "warehouse"):  # the warehouse meant, before any work (only run may create one)
+            from jingzhun import warehouse
+            from jingzhun.warehouse_check import check_warehouse, parse_url
+
+            given = args.warehouse or os.environ.get("JINGZHUN_WAREHOUSE")
+            if given:
+                parse_url(given)
+            args.warehouse = warehouse.resolve_url(args.warehouse, WORK_DIR)  # its password never goes further
+            created = check_warehouse(args.warehouse, may_create=args.command == "run", default=given is None)
+            if created:
+                print(created)
         from jingzhun import deployment
 
         installed = deployment.install_file(getattr(args, "deployment", None))

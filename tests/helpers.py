@@ -80,3 +80,17 @@ def publish_county(url: str, frames: dict, landing, run_id: str = "r1"):
     names = labels.read_regions(labels.regions_files(landing, None), ReaderLimits())
     warehouse.publish(engine, run_id, pd.DataFrame(), pd.DataFrame(), frames, raised, rules, None, region_names=names)
     return engine, raised
+
+
+def published_empty(url: str):
+    """A warehouse one run has published into, with no register and no flag (what a command reading one needs)."""
+    import pandas as pd
+
+    from jingzhun import warehouse
+    from jingzhun.engine import FLAG_COLUMNS
+    from jingzhun.steps import rules_evaluated
+
+    engine = warehouse.connect(url)
+    none = pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS})
+    warehouse.publish(engine, "r0", pd.DataFrame(), pd.DataFrame(), {}, none, rules_evaluated(none, {}), None)
+    return engine

@@ -9,7 +9,7 @@ from jingzhun import cli, warehouse
 from jingzhun.review import HEADERS, write_review_workbook
 from jingzhun.review_import import import_review
 
-from helpers import office, publish_county
+from helpers import office, publish_county, published_empty
 
 
 def _sheet(path, name) -> list[list]:
@@ -62,6 +62,7 @@ def test_the_dossier_gathers_every_department_and_the_flags_with_their_decisions
 
 def test_an_unknown_number_is_refused_without_repeating_it(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    published_empty(url)
     assert cli.main(["household", "620421199001011234", "--warehouse", url, "--out", str(tmp_path / "d.xlsx")]) == 2
     err = capsys.readouterr().err
     assert "没有这个户编号、户号或身份证号" in err and "620421199001011234" not in err

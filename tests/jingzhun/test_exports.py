@@ -4,7 +4,7 @@ import pandas as pd
 from jingzhun import cli, warehouse
 from jingzhun.exports import spreadsheet_safe
 
-from helpers import flag, raised
+from helpers import flag, published_empty, raised
 
 
 def test_spreadsheet_safe_quotes_formula_starts_only():
@@ -83,5 +83,6 @@ def test_decided_flags_carry_their_decision_reviewer_date_and_note(tmp_path):
 
 def test_an_unknown_export_extension_is_refused(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    published_empty(url)
     assert cli.main(["flags", "export", "--warehouse", url, "--out", str(tmp_path / "x.txt")]) == 2
     assert "must end in .csv or .xlsx" in capsys.readouterr().err

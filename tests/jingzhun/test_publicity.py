@@ -13,7 +13,7 @@ from jingzhun.publicity import mask_id
 from jingzhun.review import HEADERS, write_review_workbook
 from jingzhun.review_import import import_review
 
-from helpers import office, publish_county
+from helpers import office, publish_county, published_empty
 
 
 def _confirmed(county, frames, tmp_path, villages: int = 2):
@@ -66,6 +66,7 @@ def test_publicity_list_gives_each_village_a_posted_page(county, frames, tmp_pat
 
 def test_nothing_confirmed_is_said_plainly_and_writes_nothing(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    published_empty(url)
     out = tmp_path / "公示.xlsx"
     assert cli.main(["flags", "publicity", "--warehouse", url, "--out", str(out)]) == 0
     assert "没有尚未公示的已确认对象" in capsys.readouterr().out and not out.exists()

@@ -1,0 +1,84 @@
+"""The warehouse a command names is checked before any work, for every command that takes one (the table is read
+from the command line's own parser, so a new command cannot go untested): only run creates a warehouse, in a
+folder that exists, and says so; a mistyped path, an unknown database kind or an unreachable server is one line,
+exit 2, no traceback, no password."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from jingzhun import cli
+
+from helpers import published_empty
+
+
+def _commands() -> dict[str, list[str]]:
+    """Every command with --warehouse, as the words that call it with its required arguments filled in."""
+    out = {}
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*words, name])
+        if any(a.dest == "warehouse" for a in parser._actions):
+            filled = []
+            for a in parser._actions:
+                if not a.option_strings and not isinstance(a, argparse._SubParsersAction):
+                    filled.append("x")
+                elif a.required:
+                    filled += [a.option_strings[0], "x.xlsx" if a.dest == "out" else "x"]
+            out[" ".join(words)] = [*words, *filled]
+    walk(cli.parser(), [])
+    return out
+
+
+COMMANDS = _commands()
+
+
+def test_the_table_holds_every_command_that_reads_a_warehouse():
+    assert {"run", "flags export", "flags publicity", "review import", "review export", "rules preview", "household",
+            "indicators"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"run"}))
+def test_a_mistyped_warehouse_is_refused_and_not_created(command, tmp_path, capsys):
+    missing = tmp_path / "warehuose.sqlite"
+    assert cli.main([*COMMANDS[command], "--warehouse", f"sqlite:///{missing}"]) == 2
+    err = capsys.readouterr().err
+    assert "no warehouse at" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"run"}))
+def test_a_warehouse_no_run_published_into_is_refused(command, tmp_path, capsys):
+    from jingzhun import warehouse
+
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    warehouse.connect(url)  # the schema, and nothing published
+    assert cli.main([*COMMANDS[command], "--warehouse", url]) == 2
+    assert "holds no published run" in capsys.readouterr().err
+
+
+def test_run_refuses_a_folder_that_does_not_exist_and_says_when_it_creates_a_warehouse(tmp_path, capsys):
+    nowhere = tmp_path / "no-such-folder" / "wh.sqlite"
+    assert cli.main(["run", "--landing", str(tmp_path), "--warehouse", f"sqlite:///{nowhere}"]) == 2
+    assert "no folder" in capsys.readouterr().err and not nowhere.parent.exists()
+    from jingzhun.warehouse_check import check_warehouse
+
+    assert "new warehouse created at" in check_warehouse(f"sqlite:///{tmp_path / 'new.sqlite'}", may_create=True)
+    published_empty(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    assert check_warehouse(f"sqlite:///{tmp_path / 'old.sqlite'}", may_create=True) is None
+
+
+@pytest.mark.parametrize("url, said", [
+    ("postgres://jz:s3cret@127.0.0.1:5432/jz", "unknown database kind"),
+    ("postgresql+psycopg://jz:s3cret@127.0.0.1:1/jz", "cannot reach the warehouse at 127.0.0.1:1/jz"),
+    ("not a url", "not a database URL"),
+])
+def test_a_malformed_or_unreachable_warehouse_is_one_line_without_the_password(url, said, capsys):
+    assert cli.main(["flags", "export", "--warehouse", url, "--out", "x.csv"]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "s3cret" not in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
