@@ -128,7 +128,9 @@ def install_log_masking() -> None:
         masked = mask_id_shaped(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
-        if record.exc_info and record.exc_info[1] is not None:
+        if record.exc_info and isinstance(record.exc_info[1], Refused):  # a refusal says why; it has no traceback
+            record.exc_info, record.exc_text = None, None
+        elif record.exc_info and record.exc_info[1] is not None:
             record.exc_text = mask_id_shaped(formatter.formatException(record.exc_info))
         return record
 

@@ -74,3 +74,13 @@ def test_an_unknown_policy_key_exits_2_without_starting_prefect(tmp_path, landin
     assert done.returncode == 2
     assert "stale_after_dayz: unknown key" in done.stderr and "Traceback" not in done.stderr
     assert "prefect not imported" in done.stdout
+
+
+def test_an_unknown_region_on_a_fresh_warehouse_is_refused_without_a_traceback(county, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "jingzhun.cli", "run", "--landing", str(county["landing"]),
+                           "--warehouse", f"sqlite:///{tmp_path / 'fresh.sqlite'}", "--region", "629999",
+                           "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat()],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "refused: unknown region '629999'" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
