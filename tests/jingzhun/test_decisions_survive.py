@@ -77,7 +77,7 @@ def test_blocking_any_register_keeps_every_status_and_decision(decided_county, f
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("blocked", ["hukou", "housing_safety", "deaths"])
+@pytest.mark.parametrize("blocked", list(SOURCES))
 def test_blocking_a_register_keeps_every_decision_on_postgresql(frames, blocked, postgres_url):
     engine = warehouse.connect(postgres_url)
     night(engine, frames, "n1")
@@ -85,3 +85,24 @@ def test_blocking_a_register_keeps_every_decision_on_postgresql(frames, blocked,
     before = state(engine)
     night(engine, frames, "n2", blocked=blocked)
     pd.testing.assert_frame_equal(state(engine), before)
+
+
+def test_a_family_with_a_new_hukou_number_keeps_its_flags_and_decisions(decided_county, frames, tmp_path):
+    """分户 or 迁移: every member of one flagged register family moves to a new 户号; its flags keep their identity,
+    status and decision, and show the new number."""
+    copy = tmp_path / "warehouse.sqlite"
+    shutil.copy(decided_county, copy)
+    engine = warehouse.connect(f"sqlite:///{copy}")
+    before = state(engine)
+    with engine.connect() as conn:
+        f = warehouse.flags.c
+        family = conn.execute(select(f.hukou_household_id).where(f.household_id != "", f.hukou_household_id != "")
+                              .order_by(f.flag_key).limit(1)).scalar_one()
+    hukou = frames["hukou"].copy()
+    hukou["hukou_household_id"] = hukou["hukou_household_id"].mask(hukou["hukou_household_id"].eq(family), "H-NEW-1")
+    night(engine, {**frames, "hukou": hukou}, "n2")
+    after = state(engine)
+    moved = before["hukou_household_id"].eq(family)
+    assert moved.any() and after.loc[moved, "hukou_household_id"].eq("H-NEW-1").all()
+    columns = ["flag_key", "status", "resolved_run", "decision"]
+    pd.testing.assert_frame_equal(after[columns], before[columns])
