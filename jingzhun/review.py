@@ -54,7 +54,9 @@ def row_checks(shown: pd.DataFrame) -> pd.Series:
 def cell_text(values: pd.Series) -> pd.Series:
     """A cell's text as the check reads it: empty for none, line ends and outer spaces as an office suite keeps them."""
     text = values.astype(object).where(values.notna(), "").astype("str")
-    return text.str.replace("\r\n", "\n", regex=False).str.strip()
+    return text.str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False).str.strip()
+
+
 def rule_titles() -> dict[str, str]:
     """Each rule's Chinese title, from the catalogue this process runs (a deployment's rules included)."""
     return {code: r.title for code, r in RULES.items()}
@@ -126,7 +128,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     summary.page_setup.orientation, summary.page_setup.paperSize = "landscape", summary.PAPERSIZE_A4
     for (_, village, township_name, village_name), n in frame.groupby(
             ["township_code", "village_code", "township_name", "village_name"]).size().items():
-        summary.append([township_name, village_name, village, int(n)])
+        summary.append([*spreadsheet_safe(pd.Series([township_name, village_name, village])), int(n)])
     for column, width in zip("ABCD", (16, 16, 16, 12)):
         summary.column_dimensions[column].width = width
     out = Path(out)

@@ -76,6 +76,8 @@ def read_workbook(path: Path) -> tuple[pd.DataFrame, dict]:
     if moved:
         raise ReviewError(f"{path.name}: 未导入,表头与导出的核实清单不符,不要删除、插入或移动列 (nothing imported: the "
                           f"header differs from the exported workbook): " + "; ".join(moved) + f"。{FRESH}")
+    problems += [f"{cells}: 合并的单元格,请取消合并并逐行填写 (merged cells: one decision per row)"
+                 for cells in map(str, ws.merged_cells.ranges)]
     if problems:
         raise _refuse(path, problems)
     width = len(HEADERS)
@@ -86,8 +88,10 @@ def read_workbook(path: Path) -> tuple[pd.DataFrame, dict]:
         raise _refuse(path, beyond)
     frame = pd.DataFrame(rows, columns=HEADERS, dtype=object)
     frame = frame.apply(cell_text) if len(frame) else frame.astype("str")
+    for column in EDITABLE:  # the quote written before a note starting like a formula is not part of it
+        frame[column] = frame[column].str.replace(r"^'(?=[=+\-@\x00-\x1f])", "", regex=True)
     frame["_row"] = range(2, len(frame) + 2)
-    return frame, workbook_scope(wb)
+    return frame, workbook_scope(wb, path)
 
 
 def header_problems(header: list[str]) -> list[str]:
@@ -101,19 +105,25 @@ def header_problems(header: list[str]) -> list[str]:
                        f"列 (column {name} moved)")
         else:
             out.append(f"缺少列“{name}” (column {name} missing)")
-    out += [f"多出列“{h}” ({get_column_letter(j + 1)} 列) (column added)" for j, h in enumerate(header)
-            if h and h not in HEADERS]
+    out += [f"{get_column_letter(j + 1)}1: 不是导出的表头 (not a header of the exported workbook)"
+            for j, h in enumerate(header) if h and h not in HEADERS]
     return out
 
 
-def workbook_scope(wb) -> dict:
-    """The region (and households) the workbook was written for; every row when it says none."""
+def workbook_scope(wb, path: Path) -> dict:
+    """The region (and households) the workbook was written for (an empty region: every flag); a workbook whose
+    record of it is missing or malformed is refused (its region could not be checked)."""
     prop = next((p for p in wb.custom_doc_props.props if p.name == SCOPE_PROPERTY), None)
     try:
-        scope = json.loads(prop.value) if prop is not None else {}
-    except (TypeError, ValueError):
-        scope = {}
-    return {"region": str(scope.get("region") or ""), "households": [str(h) for h in scope.get("households") or []]}
+        scope = json.loads(prop.value) if prop is not None else None
+        region, households = scope["region"], scope.get("households", [])
+        valid = isinstance(region, str) and isinstance(households, list) and all(isinstance(h, str) for h in households)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        valid = False
+    if not valid:
+        raise ReviewError(f"{path.name}: 未导入,工作簿缺少或损坏了清单范围信息 (nothing imported: the workbook's record "
+                          f"of its region is missing or damaged); {FRESH}")
+    return {"region": region, "households": households}
 
 
 def row_problems(frame: pd.DataFrame) -> list[str]:

@@ -548,7 +548,8 @@ def flags_transaction(engine: Engine, wait_seconds: float = PUBLISH_WAIT_SECONDS
     busy = WarehouseBusy("数据仓库正在发布或导入决定,本次未做任何改动,请稍后重试 (the warehouse is publishing a run or "
                          "importing decisions; nothing was done: try again in a few minutes)")
     if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # read committed: what the lock holder committed is read after the wait
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(int(wait_seconds * 1000), 1)}ms'")
             try:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_lock_key() ^ 1})")
@@ -570,6 +571,10 @@ def flags_transaction(engine: Engine, wait_seconds: float = PUBLISH_WAIT_SECONDS
         try:
             with engine.begin() as conn:
                 yield conn
+        except OperationalError as exc:  # another writer (a run's bookkeeping or register load) held the file
+            if "locked" in str(exc.orig):
+                raise busy from None
+            raise
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -92,3 +92,25 @@ def test_migrating_keeps_every_decision_history_and_first_seen_run(warehouse_url
     assert kept["flag_key"].tolist() == [car["flag_key"], car["flag_key"], after.loc["ADD_DIBAO", "flag_key"]]
     assert kept["evidence_hash"].tolist() == [car["evidence_hash"], car["evidence_hash"], "0-0"]  # what was seen
     assert kept["decision"].tolist() == ["待核实", "确认", "驳回"]
+
+
+def test_migrating_keeps_a_dismissal_in_force_when_a_later_hukou_number_opened_the_flag_again(tmp_path):
+    """Under the old keys a 分户 raised the dismissed flag again as new and open; merged, the dismissal taken on
+    the same evidence is in force again."""
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    old = _at_revision(url, "0005")
+    evidence = '{"as_of": "2026-01-01", "records": [{"plate": "甘D1"}]}'
+    row = dict(rule_code="RM_CAR", direction="remove", household_id="P1", id_number="", village_code="620421100201",
+               evidence=evidence, evidence_text="t", evidence_hash="9-9", resolved_run=None, opened_run=None)
+    pd.DataFrame([row | dict(flag_key="1-1", hukou_household_id="H1", status="dismissed", first_seen_run="r1",
+                             last_seen_run="r2"),
+                  row | dict(flag_key="2-2", hukou_household_id="H2", status="open", first_seen_run="r3",
+                             last_seen_run="r4")]).to_sql("flags", old, if_exists="append", index=False)
+    pd.DataFrame({"flag_key": ["1-1"], "decision": ["驳回"], "note": ["车已过户"], "reviewer": "张三",
+                  "evidence_hash": ["9-9"], "workbook": "w.xlsx", "workbook_sha256": "x",
+                  "decided_at": pd.Timestamp("2026-11-01", tz="UTC")}).to_sql("reviews", old, if_exists="append",
+                                                                               index=False)
+    old.dispose()
+    with warehouse.connect(url).connect() as conn:
+        after = pd.read_sql(select(warehouse.flags), conn)
+    assert after[["status", "hukou_household_id", "first_seen_run"]].values.tolist() == [["dismissed", "H2", "r1"]]

@@ -210,3 +210,51 @@ def test_an_import_meeting_a_publish_is_whole_and_visible_afterwards(frames, tmp
         confirmed = pd.read_sql(select(warehouse.flags.c.flag_key).where(warehouse.flags.c.status == "confirmed"), conn)
         reviews = pd.read_sql(select(warehouse.reviews.c.flag_key), conn)
     assert len(confirmed) == 10 and set(confirmed["flag_key"]) == set(reviews["flag_key"])
+
+
+def test_a_header_row_sorted_into_the_data_is_refused_without_repeating_what_it_holds(desk):
+    engine, book = desk
+    number = "620421199001011234"
+    edit(book, lambda ws: setattr(ws.cell(1, len(HEADERS) + 1), "value", number))
+    message = refused(engine, book, "S1")
+    assert number not in message
+
+
+def test_merged_decision_cells_are_refused_not_read_as_one_row(desk):
+    engine, book = desk
+
+    def merge(ws):
+        ws.cell(2, DECISION).value = "确认"
+        ws.merge_cells(start_row=2, start_column=DECISION, end_row=4, end_column=DECISION)
+    edit(book, merge)
+    refused(engine, book, "M2:M4", "合并的单元格")
+
+
+@pytest.mark.parametrize("value", [None, "null", '{"region": 5}', '{"region": "", "households": "P1"}'])
+def test_a_workbook_whose_record_of_its_region_is_missing_or_damaged_is_refused(desk, value):
+    engine, book = desk
+    wb = openpyxl.load_workbook(book)
+    wb.custom_doc_props.props = [p for p in wb.custom_doc_props.props if p.name != "jingzhun.scope"]
+    if value is not None:
+        from openpyxl.packaging.custom import StringProperty
+
+        wb.custom_doc_props.append(StringProperty(name="jingzhun.scope", value=value))
+    wb["核实清单"].cell(2, DECISION).value = "确认"
+    wb.save(book)
+    refused(engine, book, "清单范围信息")
+
+
+def test_a_pending_note_that_starts_like_a_formula_comes_back_unchanged(desk, frames, tmp_path):
+    """The quote written before a note starting with - (a formula to a spreadsheet) is not part of the note: the
+    carried-over 待核实 imported untouched records nothing new."""
+    engine, book = desk
+    edit(book, lambda ws: (setattr(ws.cell(2, DECISION), "value", "待核实"),
+                           setattr(ws.cell(2, NOTE), "value", "-2人外出务工,下周再访")))
+    assert import_review(engine, book, reviewer="王五") == {"待核实": 1}
+    publish(engine, frames, "r2")  # another night: the pending check is carried over, pre-filled
+    again = write_review_workbook(engine, tmp_path / "again.xlsx")
+    assert openpyxl.load_workbook(again)["核实清单"].cell(2, NOTE).value == "'-2人外出务工,下周再访"
+    assert import_review(engine, again, reviewer="赵六") == {"unchanged": 1}
+    with engine.connect() as conn:
+        notes = pd.read_sql(select(warehouse.reviews.c.note), conn)["note"].tolist()
+    assert notes == ["-2人外出务工,下周再访"]

@@ -9,7 +9,9 @@ digest is SHA-256 of its canonical body.
 This migration keeps every decision, its history and the first night a flag was seen: each flag gets its new key
 and digest; flags that only differed by the hukou household (one per 户号 the family had) become one, keeping the
 one still in force (open, confirmed or dismissed before resolved; then the one seen last), the earliest first-seen
-run, and every review of all of them; each review whose digest was the evidence then stored takes the new digest.
+run, and every review of all of them; where that one is open but the latest review of any of them confirmed or
+dismissed it on the evidence it has now, that decision is in force again (the old key had lost it); each review
+whose digest was the evidence then stored takes the new digest.
 
 Revision ID: 0006
 Revises: 0005
@@ -44,13 +46,20 @@ def upgrade() -> None:
                                                           ascending=[True, False, False])
     kept = ordered.drop_duplicates("new_key").copy()
     kept["first_seen_run"] = kept["new_key"].map(flags.groupby("new_key")["first_seen_run"].min())
-    reviews = pd.read_sql(sa.text("SELECT review_id, flag_key, evidence_hash FROM reviews"), conn)
+    reviews = pd.read_sql(sa.text("SELECT review_id, flag_key, decision, evidence_hash FROM reviews"), conn)
     if not reviews.empty:
         old = flags.set_index("flag_key")
-        seen = reviews["flag_key"].map(old["evidence_hash"])
+        seen = reviews["evidence_hash"].eq(reviews["flag_key"].map(old["evidence_hash"]))  # what was stored then
         reviews["new_key"] = reviews["flag_key"].map(old["new_key"]).fillna(reviews["flag_key"])
-        reviews["new_hash"] = reviews["evidence_hash"].where(
-            seen.ne(reviews["evidence_hash"]), reviews["flag_key"].map(old["new_hash"]))
+        reviews["new_hash"] = reviews["evidence_hash"].where(~seen, reviews["flag_key"].map(old["new_hash"]))
+        # the decision in force: the latest review of any flag merged into one, taken on the evidence it has now
+        latest = reviews.assign(seen=seen).sort_values("review_id").drop_duplicates("new_key", keep="last")
+        latest = latest.set_index("new_key")
+        now = latest["seen"] & latest["new_hash"].eq(kept.set_index("new_key")["new_hash"].reindex(latest.index))
+        decision = latest["decision"].map({"确认": "confirmed", "驳回": "dismissed"}).where(now)
+        decided = kept["new_key"].map(decision)
+        restore = kept["status"].eq("open") & decided.notna()
+        kept.loc[restore, "status"] = decided[restore]
         conn.execute(sa.text("UPDATE reviews SET flag_key = :new_key, evidence_hash = :new_hash "
                              "WHERE review_id = :review_id"),
                      reviews[["review_id", "new_key", "new_hash"]].to_dict(orient="records"))
