@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import python_calamine
 
+from jingzhun import clock
 from jingzhun.contract import SOURCES
 from jingzhun.readers import arrow_encoding, csv_header, sheet_header
 
@@ -163,7 +164,7 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
     rules run; ``warehouse_url``: publish there (default: a new SQLite file per run)."""
     from jingzhun.nightly import nightly
 
-    as_of = as_of or date.today()
+    as_of = as_of or clock.today()
     generated = time.perf_counter()
     landing, summary = landing_for(residents, work_dir, seed, as_of, counties)
     generate_seconds = time.perf_counter() - generated
@@ -201,7 +202,7 @@ def bench(residents: int, repeat: int, work_dir: Path, seed: int = 1, as_of: dat
                                   work_dir / "bench")
     best = min(runs, key=lambda r: r["total_seconds"])
     return {
-        "date": date.today().isoformat(), "machine": {"cpus": _cpus(), "memory_gib": _memory_gib(),
+        "date": clock.today().isoformat(), "machine": {"cpus": _cpus(), "memory_gib": _memory_gib(),
                                                        "python": platform.python_version()},
         "residents": summary["residents"], "rows": best["rows"], "as_of": as_of.isoformat(),
         "counties": len(summary["counties"]) if "counties" in summary else None, "engine": engine,

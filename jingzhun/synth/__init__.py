@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from jingzhun import clock
 from jingzhun.contract import SOURCES
 from jingzhun.synth import cases, population, records, writers
 
@@ -20,7 +21,7 @@ def generate(out: Path, households: int = 2000, seed: int = 1, as_of: date | Non
              pack: Path | None = None) -> dict:
     """Write ``out/landing/<source>/…`` and ``out/ground_truth/expected_flags.csv``; return a summary. ``pack``: a
     province pack's folder, whose deployment is installed and whose ``cases.yaml`` is planted too."""
-    as_of = as_of or date.today()
+    as_of = as_of or clock.today()
     extra = None
     if pack is not None:
         from jingzhun import deployment

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from stdnum import numdb
 
+from jingzhun import clock
 from jingzhun.contract import SOURCES
 from jingzhun.labels import province_name
 from jingzhun.synth import cases, population, writers
@@ -111,7 +112,7 @@ def generate_province(out: Path, counties: int = 3, households: int = 2000, seed
     and its ground truth under ``out/ground_truth``; return a summary."""
     from jingzhun.synth import county_background, source_table, write_truth
 
-    as_of = as_of or date.today()
+    as_of = as_of or clock.today()
     known = counties_of(PROVINCE)
     if not 1 <= counties <= len(known):
         raise ValueError(f"--counties {counties}: {province_name(PROVINCE)} has {len(known)} counties")
