@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -254,6 +255,7 @@ def without_password(url: str) -> str:
 
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "sql" / "migrations"
+_MIGRATING = threading.Lock()  # two threads migrating at once shared one connection through alembic.context
 
 
 def connect(url: str) -> Engine:
@@ -270,7 +272,7 @@ def connect(url: str) -> Engine:
     engine = create_engine(parsed, future=True, hide_parameters=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with _MIGRATING, engine.begin() as conn:  # Alembic's context is one per process: one migration at a time
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         if DEPLOYMENT_TABLES:
