@@ -81,42 +81,42 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
                   "spark_master": spark_master, "today": today}
     with warehouse.run_lock(db, lock_wait_seconds):
         warehouse.start_run(db, run_id, as_of, landing, scope.region, parameters)
-        clock = steps.Stopwatch()
+        stopwatch = steps.Stopwatch()
         try:
-            with clock("read"):
+            with stopwatch("read"):
                 extracted = steps.extract_all(landing, sources or list(SOURCES), databases, config, run_dir)
                 regions = steps.read_regions_reference(landing, config, run_dir)
-            steps.progress(logger, clock, "read", extracted)
-            with clock("normalise"):
+            steps.progress(logger, stopwatch, "read", extracted)
+            with stopwatch("normalise"):
                 staged = steps.stage_all(extracted, config, run_dir)
-            steps.progress(logger, clock, "normalise", staged)
+            steps.progress(logger, stopwatch, "normalise", staged)
             steps.check_region_tonight(staged, scope)
-            with clock("validate"):
+            with stopwatch("validate"):
                 validated = steps.validate_all(staged, extracted, config, steps.Tonight(as_of, today),
                                                warehouse.snapshot_rows(db), run_dir, engine, spark_master)
-            steps.progress(logger, clock, "validate", validated)
-            with clock("match"):
+            steps.progress(logger, stopwatch, "validate", validated)
+            with stopwatch("match"):
                 matched = steps.match_registers(validated, config, as_of, scope, run_dir, engine, spark_master)
-            steps.progress(logger, clock, "match", f"{matched.raised} flags raised, {len(matched.not_evaluated)} rules "
+            steps.progress(logger, stopwatch, "match", f"{matched.raised} flags raised, {len(matched.not_evaluated)} rules "
                                                    f"not evaluated")
             sources_done = steps.source_summary(extracted, validated)
-            with clock("report"):
+            with stopwatch("report"):
                 reports = steps.write_reports(run_id, run_dir, validated, sources_done)
-            steps.progress(logger, clock, "report", "validation workbook and Data Docs written")
-            with clock("load"):
+            steps.progress(logger, stopwatch, "report", "validation workbook and Data Docs written")
+            with stopwatch("load"):
                 published = steps.publish_run(url, run_id, run_dir, extracted, validated, matched, scope, dry_run,
                                                regions)
-            steps.progress(logger, clock, "load", "dry run: nothing published" if dry_run else "published")
+            steps.progress(logger, stopwatch, "load", "dry run: nothing published" if dry_run else "published")
         except Exception as exc:
             warehouse.finish_run(db, run_id, "failed", error=describe(exc))
             raise
-        status, timings = ("dry_run" if dry_run else "published"), clock.seconds()
+        status, timings = ("dry_run" if dry_run else "published"), stopwatch.seconds()
         warehouse.finish_run(db, run_id, status, timings, sources_done)
     reports = {**reports, **published["reports"]}
     movements = {} if dry_run else warehouse.flag_summary(db, run_id)
     steps.publish_artifacts(url, run_id, sources_done, reports, dry_run)
     result = {"run_id": run_id, "status": status, "warehouse": url, "run_dir": run_dir, "sources": sources_done,
-              "timings": timings, "quarantined": published["quarantined"], "phases": clock.windows,
+              "timings": timings, "quarantined": published["quarantined"], "phases": stopwatch.windows,
               "flags_raised": matched.raised, "flags": movements, "flags_path": matched.flags_path, "not_evaluated": matched.not_evaluated,
               "regions": regions,
               "task_seconds": {"read": sum(e.seconds for e in extracted), "normalise": sum(s.seconds for s in staged),

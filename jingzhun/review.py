@@ -1,9 +1,9 @@
-"""The steward's round trip: a review workbook out, decisions back in; and the public (公示) list.
+"""The steward's review workbook (decisions come back through :mod:`jingzhun.review_import`).
 
-The review workbook lists the open flags grouped by township and village, with the evidence in
-words, a decision column (确认 / 驳回 / 待核实, a drop-down) and a note. Importing it checks the
-whole workbook first: a formula anywhere, an unknown decision, an unknown flag, a dismissal without
-a reason or evidence that changed since the workbook was written rejects the file and changes nothing.
+Grain: one row per open flag. The workbook lists them grouped by township and village, with the evidence in
+words, a decision column (确认 / 驳回 / 待核实, a drop-down) and a note; hidden columns hold what the import binds
+each decision to (the flag, the evidence seen, the flag's state then, and a check of every read-only cell), and a
+custom property the region the workbook was written for.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from openpyxl.packaging.custom import StringProperty
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.pagebreak import Break
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, select
 
 from jingzhun import clock, labels, warehouse
 from jingzhun.exports import spreadsheet_safe

@@ -254,3 +254,18 @@ def test_a_date_after_the_runs_today_is_quarantined_whatever_the_wall_clock_says
     with warehouse.connect(done["warehouse"]).connect() as conn:
         stored = conn.execute(select(warehouse.runs.c.parameters)).scalar_one()
     assert f'"today": "{today}"' in stored
+
+
+def test_a_run_without_a_today_takes_the_real_day_in_the_policys_time_zone(tmp_path):
+    """What the demo and every production night do: no today given (a run without it once failed before any work)."""
+    from jingzhun import clock
+
+    landing = tmp_path / "landing"
+    _csv(landing / "deaths" / "deaths.csv", pd.DataFrame({"身份证号": [valid_id("62042119500101001")],
+                                                          "死亡日期": [str(AS_OF - timedelta(days=3))]}))
+    before = clock.today()
+    done = nightly(landing=str(landing), warehouse_url=f"sqlite:///{tmp_path / 'wh.sqlite'}", as_of=AS_OF,
+                   work_dir=str(tmp_path / "work"))
+    with warehouse.connect(done["warehouse"]).connect() as conn:
+        stored = conn.execute(select(warehouse.runs.c.parameters)).scalar_one()
+    assert f'"today": "{before}"' in stored or f'"today": "{clock.today()}"' in stored
