@@ -125,7 +125,8 @@ def test_rules_needing_a_blocked_source_are_not_evaluated_and_say_why(nights):
     assert "real_estate: blocked" in not_evaluated["RM_PROPERTY"]
     assert "hukou: blocked" in not_evaluated["DQ_NOT_IN_HUKOU"]
     assert "students: failed" in not_evaluated["RV_UNENROLLED"]
-    assert "REVERT_HOUSING" not in not_evaluated and "DQ_INVALID_ID" not in not_evaluated  # their sources passed
+    # they read hukou through the heads and living members (their SQL says so): a blocked hukou holds them back
+    assert "hukou: blocked" in not_evaluated["REVERT_HOUSING"] and "hukou: blocked" in not_evaluated["DQ_INVALID_ID"]
     with nights["engine"].connect() as conn:
         rules = pd.read_sql(select(warehouse.run_rules).where(warehouse.run_rules.c.run_id == nights["bad"]["run_id"]), conn)
     assert not rules.set_index("rule_code").loc["RM_CAR", "evaluated"]
