@@ -96,14 +96,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                   today=args.today, earlier=args.earlier)
     from jingzhun import warehouse
 
-    warehouse.check_as_of(warehouse.connect(args.warehouse), args.as_of, args.earlier, args.dry_run)  # before Prefect
+    engine = warehouse.connect(args.warehouse)
+    warehouse.check_as_of(engine, args.as_of, args.earlier, args.dry_run)  # before Prefect
     if args.region is not None or args.households or args.sources:  # a reconciliation: its scope is checked first
-
         if not args.region:
             print("refused: a reconciliation needs --region (a division code prefix)", file=sys.stderr)
             return 2
         scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ()), keep_decisions=args.earlier)
-        warehouse.check_scope(warehouse.connect(args.warehouse), scope)  # before any server starts
+        warehouse.check_scope(engine, scope)  # before any server starts
         print(f"reconciliation of region {scope.region}"
               + (f", {len(scope.households)} households" if scope.households else "")
               + (f", sources {args.sources}" if args.sources else ", every source"))

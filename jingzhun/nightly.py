@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -69,7 +69,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     if not any(year <= as_of.year for year in policy.income_line):
         raise PolicyError(f"as_of {as_of}: the policy has no income_line for {as_of.year} or earlier")
     work_dir = work_folder(work_dir)
-    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"  # sorts by start time
+    run_id = f"{clock.now():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"  # sorts by start time
     run_dir = str(Path(work_dir) / "runs" / run_id)
     url = warehouse.resolve_url(warehouse_url, work_dir)
     db = warehouse.connect(url)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -494,7 +494,8 @@ def _sqlite_values(values: pd.Series, sql_type) -> list:
 # ---------------------------------------------------------------- run records
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    """This instant, in UTC, as stored (:func:`jingzhun.clock.now`)."""
+    return clock.now()
 
 
 class WarehouseBusy(SafeError):
@@ -524,14 +525,21 @@ def run_lock(engine: Engine, wait_seconds: float = 0.0):
             conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
             conn.close()
         return
-    path = Path(str(engine.url.database) + ".lock")
+    with _file_lock(Path(str(engine.url.database) + ".lock"), lambda: _wait_or_refuse(engine, deadline)):
+        yield
+
+
+@contextmanager
+def _file_lock(path: Path, wait: Callable[[], None]):
+    """An exclusive ``flock`` on ``path`` (the kernel releases it if this process dies); ``wait()`` is called while
+    another holds it, and sleeps or raises."""
     with open(path, "a+") as handle:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                _wait_or_refuse(engine, deadline)
+                wait()
         try:
             yield
         finally:
@@ -561,15 +569,13 @@ def flags_transaction(engine: Engine, wait_seconds: float = PUBLISH_WAIT_SECONDS
             yield conn
         return
     deadline = time.monotonic() + max(wait_seconds, 0.0)
-    with open(str(engine.url.database) + ".flags.lock", "a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise busy from None
-                time.sleep(0.2)
+
+    def wait() -> None:
+        if time.monotonic() >= deadline:
+            raise busy
+        time.sleep(0.2)
+
+    with _file_lock(Path(str(engine.url.database) + ".flags.lock"), wait):
         try:
             with engine.begin() as conn:
                 yield conn
@@ -577,8 +583,6 @@ def flags_transaction(engine: Engine, wait_seconds: float = PUBLISH_WAIT_SECONDS
             if "locked" in str(exc.orig):
                 raise busy from None
             raise
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _lock_key() -> int:
@@ -814,14 +818,14 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
     again = new.loc[seen].assign(first_seen_run=old.loc[seen, "first_seen_run"], last_seen_run=run_id,
                                  status=status, resolved_run=None, opened_run=opened)
     evidence_cols = ["evidence", "evidence_text", "evidence_hash"]
-    if scope is not None and scope.keep_decisions:  # a re-run for an earlier date changes no decided flag
+    keep = scope is not None and scope.keep_decisions  # a re-run for an earlier date changes no decided flag
+    if keep:
         still_dismissed = was.eq("dismissed")
         again["status"] = again["status"].mask(still_dismissed, "dismissed")
         again["opened_run"] = again["opened_run"].mask(was.isin(["confirmed", "dismissed"]), old.loc[seen, "opened_run"])
     again.loc[still_dismissed, evidence_cols] = old.loc[still_dismissed[still_dismissed].index, evidence_cols]
     rest = old.loc[old.index.difference(new.index)].copy()
-    in_scope = rest["rule_code"].isin(evaluated) & rest["status"].isin(
-        ["open"] if scope is not None and scope.keep_decisions else ["open", "confirmed"])
+    in_scope = rest["rule_code"].isin(evaluated) & rest["status"].isin(["open"] if keep else ["open", "confirmed"])
     if scope is not None:
         in_scope &= scope.holds(rest)
     rest.loc[in_scope, "status"] = "resolved"
@@ -874,8 +878,9 @@ class EarlierThanPublished(Refused):
     """A run dated before the last published one, not asked for as a dry run or a deliberate re-run."""
 
 
-def last_published_as_of(engine: Engine):
-    """The as_of of the latest published run (None: nothing published yet)."""
+def latest_as_of_published(engine: Engine):
+    """The latest as_of any published run was for (None: nothing published yet). Not the as_of of the run that
+    finished last (:func:`jingzhun.preview.last_published_as_of`): after an --earlier re-run they differ."""
     with engine.connect() as conn:
         return conn.execute(select(func.max(runs.c.as_of)).where(runs.c.status == "published")).scalar()
 
@@ -883,7 +888,7 @@ def last_published_as_of(engine: Engine):
 def check_as_of(engine: Engine, as_of, earlier: bool = False, dry_run: bool = False) -> None:
     """Refuse a run dated before the last published one: its registers would undo what later nights found and
     resolve decided flags. A dry run publishes nothing; ``earlier`` (a deliberate re-run) keeps every decision."""
-    last = last_published_as_of(engine)
+    last = latest_as_of_published(engine)
     if last is None or dry_run or earlier or as_of >= last:
         return
     raise EarlierThanPublished(
