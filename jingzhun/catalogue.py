@@ -8,6 +8,7 @@ an evidence field naming no column, or a rule without its model is refused with 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +28,8 @@ GRAIN_KEYS: dict[str, tuple[str, ...]] = {"household": ("household_id",), "perso
 DIRECTIONS = ("remove", "add", "revert", "refer", "exit", "review")
 POSTED_DIRECTIONS = ("add", "remove", "exit", "revert")  # a confirmed change of the register: posted (公示)
 CATALOGUE = Path(__file__).resolve().parents[1] / "transforms" / "rules.yaml"
+CODE = re.compile(r"[A-Z][A-Z0-9_]{0,62}")   # a rule code: it names the engine's tables and is written into SQL
+NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")   # an evidence key or part: written into SQL and into model file names
 
 
 class CatalogueError(SafeError):
@@ -75,6 +78,9 @@ def _rule(code: str, entry: dict, folder: Path, where: str, sources: Mapping[str
             raise CatalogueError(f"{where}: rule {code}: missing field {key!r}")
         return entry[key]
 
+    if not CODE.fullmatch(code):
+        raise CatalogueError(f"{where}: a rule code is capital letters, digits and _ from a letter, at most 63 "
+                             f"(it names tables and is written into SQL): {code[:63]!r} is not")
     unknown = set(entry) - {"title", "grain", "direction", "needs", "columns", "evidence", "public_reason"}
     if unknown:
         raise CatalogueError(f"{where}: rule {code}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -99,8 +105,14 @@ def _rule(code: str, entry: dict, folder: Path, where: str, sources: Mapping[str
         if bad or not {"source", "fields", "sentence"} <= set(p):
             raise CatalogueError(f"{where}: rule {code}: evidence {i + 1} needs source, fields and sentence"
                                  + (f" (unknown: {', '.join(sorted(bad))})" if bad else ""))
+        if not isinstance(p["fields"], dict):
+            raise CatalogueError(f"{where}: rule {code}: evidence {i + 1}: fields is a mapping of keys to columns")
         if p["source"] not in sources:
             raise CatalogueError(f"{where}: rule {code}: unknown source {p['source']!r} in evidence")
+        for kind, name in [*(("evidence key", k) for k in p["fields"]), ("evidence part", p.get("part") or "x")]:
+            if not NAME.fullmatch(str(name)):
+                raise CatalogueError(f"{where}: rule {code}: {kind} {str(name)[:63]!r} is not small letters, digits "
+                                     f"and _ from a letter, at most 63 (it is written into SQL)")
         parts.append(EvidencePart(p["source"], {str(k): str(v) for k, v in p["fields"].items()}, str(p["sentence"]),
                                   str(p.get("part", ""))))
     rule = Rule(code, str(need("title")), grain, direction, needs, tuple(columns), tuple(parts), folder,

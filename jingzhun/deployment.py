@@ -75,8 +75,11 @@ def read_deployment(path: str | Path) -> Deployment:
         rules = path.parent / str(data["rules"])
         if not rules.is_file():
             raise DeploymentError(f"{where}: rules: no catalogue file {data['rules']!r} beside it")
-        try:  # its rules may read the sources it adds
+        from jingzhun.engine import check_catalogue
+
+        try:  # its rules may read the sources it adds, and nothing but what the engine registers
             catalogue = read_catalogue(rules, {**SHIPPED, **sources})
+            check_catalogue(catalogue, {**SHIPPED, **sources})
         except CatalogueError as exc:
             raise DeploymentError(f"{where}: rules: {exc}") from None
     return Deployment(path.resolve(), sources, departments, catalogue)

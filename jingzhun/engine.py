@@ -29,6 +29,7 @@ from jingzhun.contract import SOURCES, Source
 from jingzhun.evidence import flags_sql, identifier, literal
 from jingzhun.normalise import ID_PROBLEM_WORDS
 from jingzhun.policy import Policy
+from jingzhun.sandbox import ModelFailed, check_model, close_the_door, described, time_limit
 from jingzhun.staging import DERIVED
 
 FLAG_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
@@ -112,8 +113,30 @@ def needs_disagreements(catalogue: Catalogue) -> dict[str, str]:
 
 
 # Functions sqlglot does not carry between dialects, renamed per target (pandas' rounding, half to even, is
-# DuckDB's round_even and Spark's bround).
+# DuckDB's round_even and Spark's bround). They are the only functions unknown to sqlglot a model may call.
 _FUNCTIONS = {"spark": {"ROUND_EVEN": "BROUND"}, "databricks": {"ROUND_EVEN": "BROUND"}}
+CARRIED_FUNCTIONS = frozenset().union(*_FUNCTIONS.values())
+
+
+def rule_models(catalogue: Catalogue) -> dict[str, str]:
+    """Every model of a catalogue's rules by file name (each evidence part's)."""
+    return {rule.model_path(part).name: rule.model_path(part).read_text(encoding="utf-8")
+            for rule in catalogue.rules.values() for part in rule.evidence}
+
+
+def rule_relations(sources: Mapping[str, Source] | None = None) -> set[str]:
+    """What a rule's model may read, known before any engine starts: the registers, the intermediate models and
+    the policy's tables (:meth:`Engine._policy`; the engine checks again against what it registered)."""
+    return ({*(SOURCES if sources is None else sources), *intermediate_models(), "policy", "sources",
+             "id_problem_words"} | {f"policy__{name}" for name in Policy.model_fields})
+
+
+def check_catalogue(catalogue: Catalogue, sources: Mapping[str, Source] | None = None) -> None:
+    """Refuse a catalogue any of whose models does more than read (when a pack is read, before any run;
+    ``sources``: the registers it may read, the contract's and its deployment's)."""
+    known = rule_relations(sources)
+    for name, sql in rule_models(catalogue).items():
+        check_model(sql, known, name, CARRIED_FUNCTIONS)
 
 
 def transpile(sql: str, dialect: str) -> str:
@@ -153,6 +176,14 @@ class DuckDB:
             config["threads"] = threads
         self.con = duckdb.connect(database, config=config)
         self._frames: dict[str, pa.Table] = {}
+        self._paths = [f"{work_dir.resolve()}/"] if work_dir is not None else []
+
+    def close_the_door(self) -> None:
+        """File access off but for the staged registers the views read and the engine's own folder (spill)."""
+        close_the_door(self.con, self._paths)
+
+    def interrupt(self) -> None:
+        self.con.interrupt()
 
     def close(self) -> None:
         self.con.close()
@@ -164,14 +195,24 @@ class DuckDB:
 
     def parquet(self, name: str, path: str) -> str:
         """A staged Parquet file read where it lies, with ``_ord`` (the row's place in it): a relation's SQL."""
+        self._paths.append(str(Path(path).resolve()))
         return f"(SELECT *, file_row_number AS _ord FROM read_parquet({literal(path)}, file_row_number = true))"
 
     def view(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE VIEW {identifier(name)} AS {sql}")
 
     def table(self, name: str, sql: str) -> None:
-        """A model's rows, materialised (out of core beyond the memory limit)."""
-        self.con.execute(f"CREATE TEMP TABLE {identifier(name)} AS {sql}")
+        """A model's rows, materialised (out of core beyond the memory limit); a failure names the model and the
+        kind of error, never a value DuckDB's message quotes."""
+        import duckdb
+
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {identifier(name)} AS {sql}")
+        except duckdb.Error as exc:
+            failure = ModelFailed(f"model {name} failed: {described(exc)}")
+        else:
+            return
+        raise failure  # outside the handler: DuckDB's message is not chained to it
 
     def columns(self, relation: str) -> dict[str, str]:
         return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {identifier(relation)}").fetchall()}
@@ -213,8 +254,10 @@ class Engine:
             self.backend = DuckDB(self.work_dir, self.memory_limit, self.threads)
         self._built: set[Path] = set()
         self.arrived = {name: self._columns_sent(name) for name in SOURCES}
+        self.relations: set[str] = set()
         self._sources()
         self._policy()
+        self.backend.close_the_door()  # from here on, the connection reads what was registered and nothing else
         return self
 
     def __exit__(self, *exc) -> None:
@@ -228,6 +271,26 @@ class Engine:
     def _register(self, name: str, frame: pd.DataFrame) -> None:
         """A frame as a relation, through Arrow (DuckDB's scan of pandas' object columns is not reliable)."""
         self.backend.register(name, pa.Table.from_pandas(frame, preserve_index=False))
+        self.relations.add(name)
+
+    def _model(self, name: str, sql: str, model: str) -> None:
+        """One model's rows as table ``name``, under the policy's time limit (``model`` names it when it fails)."""
+        try:
+            with time_limit(self.policy.engine.model_seconds, self.backend.interrupt, model):
+                self.backend.table(name, sql)
+        except ModelFailed as exc:
+            failure = ModelFailed(f"{model}: {exc}")
+        else:
+            self.relations.add(name)
+            return
+        raise failure
+
+    def check_models(self, models: Mapping[str, str], relations: set[str] | None = None) -> None:
+        """Refuse, before any model runs, a model that reads anything but what this engine registered (and the
+        other ``models``) or does anything but read (:func:`jingzhun.sandbox.check_model`)."""
+        known = (self.relations if relations is None else relations) | set(models)
+        for name, sql in models.items():
+            check_model(sql, known, name, CARRIED_FUNCTIONS)
 
     def _columns_sent(self, source: str) -> list[str]:
         """The columns tonight's ``source`` arrived with (empty when it did not arrive): read once, :attr:`arrived`."""
@@ -244,6 +307,7 @@ class Engine:
         for name, source in SOURCES.items():
             types = staged_types(source)
             value = self.tables.get(name)
+            self.relations.add(name)
             if value is None:
                 cols = ", ".join(f"CAST(NULL AS {t}) AS {identifier(c)}" for c, t in types.items())
                 self.backend.view(name, f"SELECT {cols}, CAST(NULL AS BIGINT) AS _ord WHERE FALSE")
@@ -293,12 +357,14 @@ class Engine:
             return
         self._built.add(folder)
         models = {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.sql"))}
+        self.check_models(models)
         for name in model_order(models):
-            self.backend.table(name, models[name])
+            self._model(name, models[name], f"{folder.name}/{name}.sql")
 
     def flags(self, unavailable: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
         """Every rule that can be evaluated tonight: its flags (one row per flag), and the others' reasons."""
         models = intermediate_models()
+        self.check_models(rule_models(self.catalogue), self.relations | set(models))
         skipped = {code: reason for code, rule in self.catalogue.rules.items()
                    if (reason := not_evaluated_reason(rule, self.arrived, unavailable, rule_sources(rule, models)))}
         evaluable = [rule for code, rule in self.catalogue.rules.items() if code not in skipped]
@@ -328,12 +394,12 @@ class Engine:
         parts = []
         for part in rule.evidence:
             relation = f"rows__{rule.code}__{part.part or 'records'}"
-            self.backend.table(relation, self.catalogue.model_sql(rule, part))
+            self._model(relation, self.catalogue.model_sql(rule, part), rule.model_path(part).name)
             types = self.types(relation)
             check_model_columns(rule, part, types)
             parts.append((identifier(relation), types))
         table = f"flags__{rule.code}"
-        self.backend.table(table, flags_sql(rule, parts, f"{self.as_of:%Y-%m-%d}"))
+        self._model(table, flags_sql(rule, parts, f"{self.as_of:%Y-%m-%d}"), f"the evidence of rule {rule.code}")
         return table
 
 

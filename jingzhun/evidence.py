@@ -95,7 +95,7 @@ def flags_sql(rule: Rule, parts: list[tuple[str, Mapping[str, str]]], as_of: str
         person = "f.id_number" if rule.grain == "person" else "CAST(NULL AS VARCHAR) AS id_number"
         columns = f"f.household_id, h.hukou_household_id, {person}, h.village_code"
         source = f"({grouped}) AS f JOIN int_register_households AS h ON h.household_id = f.household_id"
-    return (f"SELECT '{rule.code}' AS rule_code, '{rule.direction}' AS direction, {columns}, f.evidence, "
+    return (f"SELECT {literal(rule.code)} AS rule_code, {literal(rule.direction)} AS direction, {columns}, f.evidence, "
             f"f.evidence_text FROM {source}")
 
 

@@ -93,13 +93,17 @@ class ReaderLimits(BaseModel):
 class EngineSettings(BaseModel):
     """How much of the machine the run may use: beyond ``memory_limit`` the matching engine spills to the run folder
     (DuckDB's units: ``4GB``, ``1500MB``, ``6GiB``); ``threads`` defaults to the machine's cores; staging and the
-    quality gate hold at most ``batch_rows`` rows of a register's text at a time."""
+    quality gate hold at most ``batch_rows`` rows of a register's text at a time; one model runs at most
+    ``model_seconds``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     memory_limit: str = Field("4GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     threads: int | None = Field(None, gt=0)
     batch_rows: int = Field(500_000, gt=0)
+    # the longest one model may run (a county's take under a second, a province's on Spark minutes): a model that
+    # never ends is stopped and named instead of holding the night
+    model_seconds: float = Field(1_800, gt=0)
 
 
 class SparkSettings(BaseModel):

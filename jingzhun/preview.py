@@ -24,7 +24,7 @@ from sqlalchemy import Boolean, Date, select
 
 from jingzhun import deployment, labels, warehouse
 from jingzhun.catalogue import Catalogue, CatalogueError, read_catalogue
-from jingzhun.engine import Engine
+from jingzhun.engine import Engine, check_catalogue
 from jingzhun.policy import Policy
 from jingzhun.privacy import Refused, mask_id_shaped
 
@@ -51,7 +51,9 @@ def read_rules(folder: Path) -> Catalogue:
     if (folder / "deployment.yaml").is_file():
         deployment.install_file(folder / "deployment.yaml")
     try:
-        return read_catalogue(folder / "rules.yaml")
+        rules = read_catalogue(folder / "rules.yaml")
+        check_catalogue(rules)
+        return rules
     except CatalogueError as exc:
         raise Refused(str(exc)) from None
 

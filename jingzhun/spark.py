@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from jingzhun.engine import transpile
 from jingzhun.evidence import identifier
 from jingzhun.policy import SparkSettings
-from jingzhun.privacy import SafeError
+from jingzhun.sandbox import ModelFailed
 
 MASTER_ENV = "JINGZHUN_SPARK_MASTER"
 ORDER = "_ord"  # a staged row's place in its Parquet file, as the engine's models name it (what "first" means)
@@ -34,11 +34,6 @@ _TYPES = {"string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT", "bigint": "
           "timestamp_ntz": "TIMESTAMP", "date": "DATE", "void": "NULL"}
 
 _session = None  # one per process: a JVM starts once
-
-
-class ModelFailed(SafeError):
-    """A model failed on Spark: named with Spark's error condition (``DIVIDE_BY_ZERO``, ``CAST_INVALID_INPUT``…),
-    never with Spark's message, which may quote a value."""
 
 
 @contextmanager
@@ -126,6 +121,14 @@ class Spark:
             self.spark.catalog.dropTempView(name)
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def close_the_door(self) -> None:
+        """Nothing more to close: Spark reads files only where the engine's own statements (``spark.read``) say,
+        and every model was checked to read registered views only (:func:`jingzhun.sandbox.check_model`)."""
+
+    def interrupt(self) -> None:
+        """Stop what Spark is computing (a model past the policy's time limit)."""
+        self.spark.sparkContext.cancelAllJobs()
 
     def _name(self, frame, name: str) -> None:
         frame.createOrReplaceTempView(name)
