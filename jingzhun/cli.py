@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
 from contextlib import contextmanager
 from datetime import date
@@ -49,8 +51,6 @@ EARLIEST_AS_OF = date(2000, 1, 1)
 def check_run_args(args: argparse.Namespace) -> str | None:
     """What is wrong with ``jingzhun run``'s parameters (None: nothing), found in well under a second, before
     any server starts or any file is read. Each problem names its parameter or key."""
-    import re
-
     from jingzhun.contract import SOURCES
     from jingzhun.landing import load_database_sources
     from jingzhun.policy import PolicyError, load_policy
@@ -444,11 +444,71 @@ def quiet_task_logs():
             os.environ[TASK_LOGS] = before_env
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jingzhun.privacy import SafeError, install_log_masking
+# A URL with a password (scheme://user:password@…): the process list shows every argument to every user.
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@")
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP}
+SAFE_PASSWORD_WAYS = ("the JINGZHUN_WAREHOUSE environment variable, a PostgreSQL password file (~/.pgpass or "
+                      "PGPASSFILE) or a service file (PGSERVICEFILE, postgresql+psycopg:///?service=NAME)")
 
+
+def secret_arguments(argv: list[str]) -> list[int]:
+    """The places (1-based) of arguments holding a URL with a password."""
+    return [i for i, arg in enumerate(argv, 1) if _URL_WITH_PASSWORD.search(arg)]
+
+
+def _watch_stop_signals() -> None:
+    """SIGTERM and SIGHUP taken by a thread of their own (every other thread blocks them): it stops the model
+    running now (a DuckDB or Spark call does not return to Python until it ends) and then raises the signal in
+    the main thread, where :func:`_exit_on_signal` ends the command. Only for the process's own command line."""
+    import _thread
+    import threading
+
+    from jingzhun.sandbox import interrupt_running
+
+    def wait() -> None:
+        signum = signal.sigwait(STOP_SIGNALS)
+        _thread.interrupt_main(signum)
+        interrupt_running()
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # threads started from here on inherit it
+    threading.Thread(target=wait, name="stop-signals", daemon=True).start()
+
+
+def _exit_on_signal(signum, frame) -> None:
+    """SIGTERM and SIGHUP end the command as an error would: every ``with`` and ``finally`` runs (a preview's
+    temporary folder is removed, a run's lock released and its record marked failed)."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import threading
+
+    from jingzhun.privacy import install_log_masking, private_files
+
+    private_files()  # before anything is written: everything a command writes is its owner's only
     install_log_masking()
+    process, argv = argv is None, sys.argv[1:] if argv is None else argv
+    secret = secret_arguments(argv)
+    if secret:
+        print(f"refused: argument {', '.join(map(str, secret))} holds a password in a URL, which every user of "
+              f"this machine can read in the process list; give it through {SAFE_PASSWORD_WAYS}", file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {signum: signal.signal(signum, _exit_on_signal) for signum in STOP_SIGNALS}
+        if process:
+            _watch_stop_signals()
+    try:
+        return _command(args)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from jingzhun.privacy import SafeError
+
     try:
         if hasattr(args, "warehouse"):  # the warehouse meant, before any work (only run may create one)
             from jingzhun import warehouse

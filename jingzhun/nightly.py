@@ -19,7 +19,7 @@ from jingzhun import clock, deployment, steps, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.landing import load_database_sources
 from jingzhun.policy import PolicyError, load_policy
-from jingzhun.privacy import describe, install_log_masking
+from jingzhun.privacy import describe, install_log_masking, private_files
 from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
@@ -61,6 +61,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
                 today: date | None = None) -> State:
     """One run: the sources asked for (all by default) from the landing folder or their databases, the flags
     inside ``scope``. Ends Completed, named "Partially loaded" when a source failed or was blocked."""
+    private_files()  # before anything is written: the run folder, the staged registers, the warehouse file
     logger = get_run_logger()
     deployment.install_file(deployment_file)  # its sources and rules (refused, naming the field, if unusable)
     policy = load_policy(config)  # the whole policy file checked before any work (PolicyError names the key)

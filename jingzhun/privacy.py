@@ -16,6 +16,9 @@ This module owns that promise:
 * :func:`contained`: the same at a step's boundary: whatever a step raises leaves it as a :class:`StepFailed`
   with that description and no chained cause, so neither Prefect's state message nor its traceback holds a
   cell.
+* :func:`private_files`: personal data at rest is its owner's only. Every file and folder this process
+  creates (the embedded warehouse, staged registers, spill files, workbooks, reports) is made 0600 / 0700 by the
+  process's umask, set before anything is written, never widened by a chmod afterwards.
 * :func:`install_log_masking`: the second line of defence. Every log record, of any library, has anything
   shaped like an identity number masked before a handler sees it (console, file or the Prefect API).
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import traceback
 from pathlib import Path
@@ -32,6 +36,15 @@ from pathlib import Path
 # standing alone (not inside a longer number, a word, or the decimals of a float): the second line of defence
 # masks these in every log record.
 ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)(\d{6})\d{8,11}([\dXx])(?![0-9A-Za-z])(?!\.[0-9])")
+
+
+PRIVATE_UMASK = 0o077  # group and others: no read, no write, no entry
+
+
+def private_files() -> None:
+    """Everything this process creates from now on readable and writable by its owner only (files 0600,
+    folders 0700). Sharing a workbook is a deliberate act (``chmod g+r FILE``, or a copy put where it is shared)."""
+    os.umask(PRIVATE_UMASK)
 
 
 def mask_id_shaped(text: str) -> str:

@@ -78,7 +78,30 @@ def test_run_refuses_a_folder_that_does_not_exist_and_says_when_it_creates_a_war
     ("postgresql+psycopg://jz:s3cret@127.0.0.1:1/jz", "cannot reach the warehouse at 127.0.0.1:1/jz"),
     ("not a url", "not a database URL"),
 ])
-def test_a_malformed_or_unreachable_warehouse_is_one_line_without_the_password(url, said, capsys):
-    assert cli.main(["flags", "export", "--warehouse", url, "--out", "x.csv"]) == 2
+def test_a_malformed_or_unreachable_warehouse_is_one_line_without_the_password(url, said, capsys, monkeypatch):
+    monkeypatch.setenv("JINGZHUN_WAREHOUSE", url)  # where a password may be given (the process list hides it)
+    assert cli.main(["flags", "export", "--out", "x.csv"]) == 2
     err = capsys.readouterr().err
     assert said in err and "s3cret" not in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["flags", "export", "--warehouse", "postgresql+psycopg://jz:s3cret@127.0.0.1/jz", "--out", "x.csv"],
+    ["run", "--landing", ".", "--warehouse=postgresql://jz:s3cret@db.example/jz"],
+    ["review", "export", "--out", "x.xlsx", "--warehouse", "sqlite://u:s3cret@/x.sqlite"],
+])
+def test_a_password_on_the_command_line_is_refused_at_once_naming_the_safe_ways(argv, capsys, tmp_path, monkeypatch):
+    """The process list shows every argument to every user for as long as the command runs: a URL with a
+    password is refused before anything is parsed, read or connected, and the refusal names the safe ways."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds a password" in err and "JINGZHUN_WAREHOUSE" in err and ".pgpass" in err and "service" in err
+    assert "s3cret" not in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written, no warehouse created
+
+
+def test_the_password_check_names_each_place_and_lets_a_url_without_one_pass():
+    assert cli.secret_arguments(["--warehouse", "postgresql+psycopg://jz@127.0.0.1/jz",
+                                 "--spark-master", "spark://10.0.0.9:7077"]) == []
+    assert cli.secret_arguments(["x", "--warehouse", "postgresql://a:b@h/d"]) == [3]
