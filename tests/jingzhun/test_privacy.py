@@ -73,3 +73,51 @@ def test_every_log_record_has_identity_numbers_masked_even_in_tracebacks(caplog)
             logger.exception("failed")
     assert NUMBER not in caplog.text
     assert NUMBER[:6] in caplog.text and caplog.text.count("*" * 11) >= 2
+
+
+# ---------------------------------------------------------------- personal data at rest
+
+def _jingzhun(args: list[str], work, tmp, **env) -> str:
+    """The command line as a deployment runs it, under a umask that would leave its files readable by all."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "jingzhun.cli", *args], cwd=work.parent, capture_output=True,
+                          text=True, timeout=900, preexec_fn=lambda: os.umask(0o022),
+                          env={**os.environ, "JINGZHUN_WORK": str(work), "TMPDIR": str(tmp),
+                               "PREFECT_HOME": str(work / "prefect"), **env})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_nothing_a_demo_run_a_preview_or_an_export_leaves_is_readable_by_group_or_others(tmp_path):
+    """Every file and folder the demo (generate, run, indicators), a rules preview and each export write is its
+    owner's only (0600 / 0700), though the shell's umask would have made them 0644 / 0755; the preview's temporary
+    folder is gone."""
+    import csv
+    import stat
+    from pathlib import Path
+
+    work, tmp, out = tmp_path / "work", tmp_path / "tmp", tmp_path / "out"
+    tmp.mkdir(mode=0o700)
+    out.mkdir(mode=0o700)
+    _jingzhun(["demo", "--households", "60", "--as-of", "2026-11-22"], work, tmp)
+    pack = Path(__file__).resolve().parents[2] / "examples" / "province-pack"
+    _jingzhun(["rules", "preview", "--rules", str(pack)], work, tmp)
+    _jingzhun(["flags", "export", "--out", str(out / "flags.csv")], work, tmp)
+    _jingzhun(["flags", "export", "--out", str(out / "flags.xlsx")], work, tmp)
+    _jingzhun(["review", "export", "--out", str(out / "review.xlsx")], work, tmp)
+    _jingzhun(["flags", "publicity", "--out", str(out / "publicity.xlsx")], work, tmp)
+    _jingzhun(["indicators", "--out", str(out / "indicators.xlsx")], work, tmp)
+    with open(out / "flags.csv", encoding="utf-8-sig") as f:
+        household = next(r["household_id"] for r in csv.DictReader(f) if r["household_id"])
+    _jingzhun(["household", household, "--out", str(out / "household.xlsx")], work, tmp)
+    assert list(tmp.iterdir()) == []  # the preview's copy of the registers went with it
+    written = [p for p in [*work.rglob("*"), *out.rglob("*")] if not p.is_symlink()]
+    kinds = {p.suffix for p in written if p.is_file()}
+    assert {".sqlite", ".parquet", ".xlsx", ".csv", ".html"} <= kinds, kinds
+    open_to_others = [f"{p.relative_to(tmp_path)} {stat.filemode(p.stat().st_mode)}" for p in written
+                      if p.stat().st_mode & 0o077]
+    assert open_to_others == []
+    assert stat.S_IMODE(work.stat().st_mode) == 0o700
