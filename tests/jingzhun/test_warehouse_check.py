@@ -105,3 +105,17 @@ def test_the_password_check_names_each_place_and_lets_a_url_without_one_pass():
     assert cli.secret_arguments(["--warehouse", "postgresql+psycopg://jz@127.0.0.1/jz",
                                  "--spark-master", "spark://10.0.0.9:7077"]) == []
     assert cli.secret_arguments(["x", "--warehouse", "postgresql://a:b@h/d"]) == [3]
+
+
+def test_a_service_file_is_one_of_the_safe_ways(postgres_url, tmp_path, monkeypatch, capsys):
+    """What the refusal names works: the warehouse named by a PostgreSQL service file (no password anywhere)."""
+    from sqlalchemy.engine import make_url
+
+    server = make_url(postgres_url)
+    (tmp_path / "pg_service.conf").write_text(f"[jingzhun]\nhost={server.host}\nport={server.port}\n"
+                                              f"user={server.username}\ndbname={server.database}\n", encoding="utf-8")
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "pg_service.conf"))
+    published_empty(postgres_url)
+    out = tmp_path / "flags.csv"
+    assert cli.main(["flags", "export", "--warehouse", "postgresql+psycopg:///?service=jingzhun", "--out", str(out)]) == 0
+    assert out.is_file() and "0 flags" in capsys.readouterr().out
