@@ -58,3 +58,29 @@ def test_a_model_failing_on_spark_is_named_with_its_condition_never_with_a_value
     message = str(failed.value)
     assert message.startswith("model int_ages failed on Spark: CAST_INVALID_INPUT")
     assert "欧阳秀兰" not in message and "620421" not in message and failed.value.__cause__ is None
+
+
+def test_a_model_that_never_ends_on_spark_is_stopped_at_the_policys_limit(frames, tmp_path):
+    """The time limit holds on Spark too: its jobs are cancelled and the model is named."""
+    import time
+
+    import yaml
+
+    from jingzhun.catalogue import CATALOGUE, read_catalogue
+    from jingzhun.sandbox import ModelTimedOut
+
+    (tmp_path / "pack" / "rules").mkdir(parents=True)
+    entry = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))["rules"]["RM_CAR"]
+    (tmp_path / "pack" / "rules.yaml").write_text(yaml.safe_dump({"rules": {"RM_PACK": entry}}, allow_unicode=True),
+                                                  encoding="utf-8")
+    (tmp_path / "pack" / "rules" / "RM_PACK.sql").write_text(
+        "SELECT c.* FROM int_member_cars AS c, hukou AS a, hukou AS b, hukou AS d "
+        "WHERE a.name || b.name || d.name = 'never'", encoding="utf-8")
+    policy = Policy.model_validate({"engine": {"model_seconds": 20}})
+    started = time.monotonic()
+    backend = backend_for("spark", tmp_path / "engine", policy)
+    with pytest.raises(ModelTimedOut, match=r"model RM_PACK.sql: stopped after 20 s"):
+        with Engine(frames, policy, pd.Timestamp(AS_OF), read_catalogue(tmp_path / "pack" / "rules.yaml"),
+                    backend=backend) as engine:
+            engine.flags({})
+    assert time.monotonic() - started < 300
