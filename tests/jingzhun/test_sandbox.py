@@ -197,3 +197,12 @@ def test_a_preview_stopped_by_sigterm_leaves_no_copy_of_the_registers(published,
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and b"Traceback" not in err
     assert list(temp.iterdir()) == [] and _digest(path) == before
+
+
+def test_a_slip_in_a_preview_rule_is_one_line_without_a_value_or_a_traceback(published, frames, tmp_path, capsys):
+    slip = _pack(tmp_path, "SELECT c.*, CAST(c.member_name AS INTEGER) AS n FROM int_member_cars AS c")
+    assert cli.main(["rules", "preview", "--rules", str(slip), "--warehouse", published[0]]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("failed: RM_PACK.sql: model rows__RM_PACK__records failed: Conversion Error")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not any(name and name in err for name in set(frames["hukou"]["name"].dropna().astype(str)))
