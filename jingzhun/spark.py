@@ -80,6 +80,8 @@ def session(settings: SparkSettings, master: str | None = None, local_dir: Path 
                    .config("spark.sql.session.timeZone", "UTC")
                    .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
                    .config("spark.ui.enabled", "false")
+                   # Hadoop sets a file's mode itself from its own umask (022 unless told): owner-only like the rest
+                   .config("spark.hadoop.fs.permissions.umask-mode", "077")
                    .config("spark.ui.showConsoleProgress", "false"))
         if local_dir is not None:
             local_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import pytest
 from helpers import AS_OF
 
 from jingzhun.catalogue import current
-from jingzhun.engine import Engine, backend_for
+from jingzhun.engine import INTERMEDIATE, Engine, backend_for
 from jingzhun.policy import Policy, SparkSettings
 from jingzhun.spark import MASTER_ENV, master_of
 
@@ -32,6 +32,26 @@ def test_spark_gives_the_flags_evidence_and_indicators_duckdb_gives(frames, tmp_
     pd.testing.assert_frame_equal(duck, spark)
     pd.testing.assert_frame_equal(duck_villages, spark_villages)
     assert (tmp_path / "spark" / "engine" / "models" / "int_register_households").is_dir()  # models kept as Parquet
+
+
+def test_what_spark_writes_is_its_owners_only(frames, tmp_path):
+    """Hadoop sets a written file's mode from its own umask (022 unless told), not the process's: told 077."""
+    import os
+
+    from jingzhun.privacy import PRIVATE_UMASK
+
+    path = tmp_path / "hukou.parquet"
+    frames["hukou"].to_parquet(path, index=False)
+    before = os.umask(PRIVATE_UMASK)  # as every command and run sets it
+    try:
+        backend = backend_for("spark", tmp_path / "engine", Policy())
+        with Engine({"hukou": path}, Policy(), pd.Timestamp(AS_OF), current(), backend=backend) as engine:
+            engine.build(INTERMEDIATE)
+    finally:
+        os.umask(before)
+    written = list((tmp_path / "engine").rglob("*"))
+    assert any(p.suffix == ".parquet" for p in written)
+    assert [str(p) for p in written if p.stat().st_mode & 0o077] == []
 
 
 def test_the_master_asked_for_wins_then_the_environment_then_the_policy(monkeypatch):
