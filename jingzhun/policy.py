@@ -88,6 +88,15 @@ class ReaderLimits(BaseModel):
     max_sheet_columns: int = Field(1_000, gt=0)       # the widest column a worksheet may use
     max_sheet_cells: int = Field(60_000_000, gt=0)    # rows x columns of a worksheet's used range
     max_cell_chars: int = Field(32_767, gt=0)         # Excel's own limit on one cell
+    # what one part of an xlsx archive may hold once inflated, declared or measured while inflating (xlsx_guard).
+    # A worksheet's XML costs some 40 bytes a cell: a county's largest register (hukou, 500,000 people x 12
+    # columns) is about 250 MB, and a sheet filled to Excel's 1,048,576 rows x 12 columns about 500 MB.
+    max_part_bytes: int = Field(512 << 20, gt=0)      # a worksheet, and any part not named below
+    # the text of every distinct cell: a county's names, addresses and identity numbers kept as text are some
+    # 2 million strings of 20 to 40 bytes, well under 100 MB; twice that and more is not an export
+    max_shared_strings_bytes: int = Field(256 << 20, gt=0)
+    # number formats, fonts and cell styles: kilobytes in an export, a few MB in a workbook bloated by copying
+    max_styles_bytes: int = Field(32 << 20, gt=0)
 
 
 class EngineSettings(BaseModel):

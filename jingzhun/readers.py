@@ -164,7 +164,9 @@ def read_file(path: Path, source: Source, label: str | None = None,
         grid, header_at, names, frame = _read_csv(path, source, label, record)
     else:
         if zipfile.is_zipfile(path):
-            check_xlsx_extent(path, label, limits)
+            from jingzhun.xlsx_guard import check_workbook
+
+            check_workbook(path, label, limits)  # every part measured, every worksheet's extent, before parsing
         grid, header_at, names, frame = _read_excel(path, source, label, record)
     record.header_row = header_at + 1
     _check_cell_sizes(frame, names, label, limits, first_row=header_at + 2)
@@ -182,60 +184,6 @@ def _check_cell_sizes(frame: pd.DataFrame, names: list[str], label: str, limits:
             raise SourceFileError(label, f"拒绝读取:第{first_row + at}行“{column}”列的单元格超过 {limits.max_cell_chars} 个字符 "
                                          f"(refused: a cell longer than {limits.max_cell_chars} characters at row "
                                          f"{first_row + at}, column {j + 1})")
-
-
-_ROW_REF = re.compile(rb' r="([0-9]+)"')
-_WIDE_REF = re.compile(rb' r="([A-Z]{2,3})[0-9]')
-_SHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml")
-
-
-def check_xlsx_extent(path: Path, label: str, limits: ReaderLimits) -> None:
-    """Refuse a workbook whose worksheets reach further than ``limits`` (rows, columns, rows x columns), read
-    from the sheet XML in a stream before any reader allocates the sheet's range.
-
-    The rows come from every ``<row r=…>`` and from cell references with more digits than those; the columns
-    from cell references of two and more letters (a narrow sheet costs one scan for them). A cell reference
-    to a row that lies below its ``<row>`` but has as many digits escapes the row count (at most 10x it).
-    """
-    with zipfile.ZipFile(path) as book:
-        for part in book.infolist():
-            if not _SHEET_PART.fullmatch(part.filename):
-                continue
-            rows, columns = _sheet_extent(book, part)
-            sheet = Path(part.filename).stem
-            if rows > limits.max_file_rows or columns > limits.max_sheet_columns or rows * columns > limits.max_sheet_cells:
-                raise SourceFileError(label, f"拒绝读取:工作表 {sheet} 的范围为 {rows} 行 × {columns} 列,超过上限 "
-                                             f"(refused: worksheet {sheet} spans {rows} rows x {columns} columns; limits "
-                                             f"{limits.max_file_rows} rows, {limits.max_sheet_columns} columns, "
-                                             f"{limits.max_sheet_cells} cells)")
-
-
-def _sheet_extent(book: zipfile.ZipFile, part: zipfile.ZipInfo) -> tuple[int, int]:
-    """(last row, last column) a worksheet's cells reach. Any `` r="…"`` attribute counts, whatever the element
-    and the attribute order: row numbers are rows, letters-then-digits are cell references."""
-    rows, columns, tail = 0, 0, b""
-    with book.open(part) as stream:
-        for block in iter(lambda: stream.read(4 << 20), b""):
-            chunk = tail + block
-            found = _ROW_REF.findall(chunk)
-            if found:
-                rows = max(rows, max(map(int, found)))
-            deeper = re.findall(rb' r="[A-Z]{1,3}([0-9]{%d,})"' % (len(str(rows)) + 1), chunk)
-            if deeper:
-                rows = max(rows, max(map(int, deeper)))
-            wide = _WIDE_REF.findall(chunk)
-            letters = max(wide, key=lambda c: (len(c), c)) if wide else next(
-                (bytes([c]) for c in range(ord("Z"), ord("A") - 1, -1) if chunk.find(b' r="%c' % c) >= 0), b"")
-            columns = max(columns, _column_number(letters))
-            tail = chunk[-256:]
-    return rows, columns
-
-
-def _column_number(letters: bytes) -> int:
-    n = 0
-    for c in letters:
-        n = n * 26 + (c - 64)
-    return n
 
 
 def _framed(frame: pd.DataFrame, names: list[str], source: Source, record: FileRecord,

@@ -57,6 +57,14 @@ def read_workbook(path: Path) -> tuple[pd.DataFrame, dict]:
     if old_format or path.suffix.lower() in (".xls", ".et"):
         raise ReviewError(f"{path.name}: 未导入,这是旧的 .xls 格式,请在表格软件中“另存为” .xlsx 后再导入 "
                           f"(nothing imported: an .xls workbook; save it as .xlsx)")
+    from jingzhun.policy import ReaderLimits
+    from jingzhun.readers import SourceFileError
+    from jingzhun.xlsx_guard import check_workbook
+
+    try:
+        check_workbook(path, path.name, ReaderLimits())  # openpyxl holds every part whole: measured first
+    except SourceFileError as exc:
+        raise ReviewError(f"{exc} 未导入 (nothing imported)") from None
     try:
         wb = openpyxl.load_workbook(path, data_only=False)
     except Exception as exc:

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from jingzhun import warehouse
 from jingzhun.review import HEADERS, write_review_workbook
-from jingzhun.review_import import ReviewError, import_review
+from jingzhun.review_import import ReviewError, import_review, read_workbook
 from jingzhun.steps import rules_evaluated
 
-from helpers import AS_OF, office
+from helpers import AS_OF, office, write_padded_xlsx
 
 VISIBLE = HEADERS.index("备注") + 1        # A:N, what a person sees
 HIDDEN = range(VISIBLE + 1, len(HEADERS) + 1)  # O:R, the hidden key columns
@@ -258,3 +258,11 @@ def test_a_pending_note_that_starts_like_a_formula_comes_back_unchanged(desk, fr
     with engine.connect() as conn:
         notes = pd.read_sql(select(warehouse.reviews.c.note), conn)["note"].tolist()
     assert notes == ["-2人外出务工,下周再访"]
+
+
+def test_a_workbook_with_gigabytes_of_shared_strings_is_refused_before_openpyxl_parses_it(tmp_path):
+    path = write_padded_xlsx(tmp_path / "核实清单.xlsx", [HEADERS, ["x"] * len(HEADERS)], padding_mib=2048)
+    started = time.monotonic()
+    with pytest.raises(ReviewError, match="核实清单.xlsx: 拒绝读取.*xl/sharedStrings.xml.*nothing imported"):
+        read_workbook(path)
+    assert time.monotonic() - started < 2
