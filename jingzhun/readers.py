@@ -36,7 +36,6 @@ from jingzhun.policy import ReaderLimits, Vocabulary
 from jingzhun.privacy import SafeError
 
 HEADER_SCAN_ROWS = 30
-CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".csv")
 META_COLUMNS = ("_file", "_sheet", "_row")
 
@@ -344,20 +343,17 @@ def _read_excel(path: Path, source: Source, label: str, record: FileRecord):
 # ---------------------------------------------------------------- CSV
 
 def _detect_encoding(path: Path, label: str) -> tuple[str, str]:
-    """(encoding, decoded first block). UTF-8 (with or without BOM) first, then GB18030."""
+    """(encoding, decoded first block). UTF-8 (with or without BOM) or GB18030, in which every line of the file
+    must decode (``jingzhun.csv_encoding``): a file of both is refused, naming the line."""
+    from jingzhun.csv_encoding import file_encoding
+
     with open(path, "rb") as f:
         head = f.read(4 << 20)
     if b"\x00" in head:
         raise SourceFileError(label, "无法识别的文件编码:文件含空字节(UTF-16 或二进制文件),请另存为 UTF-8 或 GB18030 文本 "
                                      "(unknown encoding: the file holds NUL bytes, UTF-16 or binary; send UTF-8 or GB18030 text)")
-    for encoding in CSV_ENCODINGS:
-        try:
-            text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-            return encoding, text
-        except UnicodeDecodeError:
-            continue
-    raise SourceFileError(label, "无法识别的文件编码:既不是 UTF-8 也不是 GB18030,请另存为 UTF-8 文本 "
-                                 "(unknown encoding: neither UTF-8 nor GB18030)")
+    encoding = file_encoding(path, label)
+    return encoding, codecs.getincrementaldecoder(encoding)().decode(head, final=False)
 
 
 def csv_header(path: Path, source: Source, label: str) -> tuple[str, list[list[str]], int, int]:
