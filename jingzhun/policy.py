@@ -13,9 +13,9 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from jingzhun import yamlfile
 from jingzhun.clock import DEFAULT_TIME_ZONE
 from jingzhun.privacy import SafeError
 
@@ -230,10 +230,12 @@ def load_policy(path: str | Path | None = None) -> Policy:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else yamlfile.parse(text, str(path))
     except FileNotFoundError:
         raise PolicyError(f"{path}: 配置文件不存在 (no such policy file)") from None
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+    except yamlfile.YamlFileError as exc:
+        raise PolicyError(str(exc)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PolicyError(f"{path}: 无法读取配置文件 (not a readable YAML or JSON file: {type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: a policy file must be a mapping of fields")

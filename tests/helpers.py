@@ -170,3 +170,15 @@ def _shared_strings(parts: dict[str, bytes]) -> None:
     parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
         b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
         b'spreadsheetml.sharedStrings+xml"/></Types>'))
+
+
+def yaml_text(data) -> str:
+    """``data`` as YAML a deployment may supply: every value written out (PyYAML writes an anchor and aliases for an
+    object met twice, as the shipped catalogue's shared lists are once loaded; a deployment's YAML may hold none)."""
+    import yaml
+
+    class Plain(yaml.SafeDumper):
+        def ignore_aliases(self, data) -> bool:
+            return True
+
+    return yaml.dump(data, Dumper=Plain, allow_unicode=True, sort_keys=False)
