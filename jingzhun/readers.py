@@ -91,17 +91,22 @@ class Entry:
 
 def source_entries(landing: Path, source: str) -> list[Entry]:
     """Every entry of ``<landing>/<source>/``, in name order (none when the folder is missing): nothing in the
-    folder goes unrecorded. A link leading outside the landing folder is refused; subfolders, hidden or
-    temporary files and other kinds of file are ignored with their reason."""
+    folder goes unrecorded. A link leading outside the landing folder (or broken) is refused, the source folder
+    itself included (one entry, ``<source>/``, and nothing in it read); subfolders, hidden or temporary files and
+    other kinds of file are ignored with their reason."""
     folder = Path(landing) / source
+    root = Path(landing).resolve()
+    if folder.is_symlink() and _outside(folder, root):
+        return [Entry(folder, f"{source}/", refused=f"{source}/: 拒绝读取:来源文件夹是指向着陆目录之外的链接或已失效 "
+                                                    "(refused: the source folder is a symbolic link leading outside the "
+                                                    "landing folder, or broken)")]
     if not folder.is_dir():
         return []
-    root = Path(landing).resolve()
     entries = []
     for path in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
         label = f"{source}/{display_name(path.name)}"
-        if path.is_symlink() and not (path.exists() and path.resolve().is_relative_to(root)):
-            entries.append(Entry(path, label, refused="拒绝读取:符号链接指向着陆目录之外或已失效 "
+        if _outside(path, root):
+            entries.append(Entry(path, label, refused=f"{label}: 拒绝读取:符号链接指向着陆目录之外或已失效 "
                                                       "(refused: a symbolic link leading outside the landing folder, or broken)"))
         elif path.is_dir():
             entries.append(Entry(path, label, ignored="子文件夹未读取,请把文件直接放在来源文件夹中 "
@@ -115,6 +120,12 @@ def source_entries(landing: Path, source: str) -> list[Entry]:
         else:
             entries.append(Entry(path, label))
     return entries
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """Whether ``path`` does not lead to something inside ``root`` (the resolved landing folder): through a link
+    anywhere on its way, or to nothing (a broken link)."""
+    return not (path.exists() and path.resolve().is_relative_to(root))
 
 
 def display_name(name: str) -> str:
