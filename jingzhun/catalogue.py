@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 
+from jingzhun import yamlfile
 from jingzhun.contract import SOURCES, Source
 from jingzhun.privacy import SafeError
 
@@ -123,13 +123,18 @@ def _rule(code: str, entry: dict, folder: Path, where: str, sources: Mapping[str
     return rule
 
 
-def read_catalogue(path: Path, sources: Mapping[str, Source] = SOURCES) -> Catalogue:
+def read_catalogue(path: Path, sources: Mapping[str, Source] = SOURCES, aliases: bool = False) -> Catalogue:
     """The catalogue of a YAML file (rules under ``rules:``), checked against ``sources`` (the contract; a
-    deployment's sources added when its own catalogue is read); models in ``rules/`` beside it."""
+    deployment's sources added when its own catalogue is read); models in ``rules/`` beside it. Only the shipped
+    catalogue is read with ``aliases`` (yamlfile: a deployment's YAML has no anchors)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yamlfile.parse(path.read_text(encoding="utf-8"), path.name, aliases=aliases) or {}
+    except (OSError, UnicodeDecodeError) as exc:
         raise CatalogueError(f"{path.name}: cannot be read as YAML ({type(exc).__name__})") from None
+    except yamlfile.YamlFileError as exc:
+        raise CatalogueError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise CatalogueError(f"{path.name}: no 'rules:' mapping")
     rules = data.get("rules")
     if not isinstance(rules, dict):
         raise CatalogueError(f"{path.name}: no 'rules:' mapping")
@@ -140,7 +145,7 @@ def read_catalogue(path: Path, sources: Mapping[str, Source] = SOURCES) -> Catal
 @lru_cache(maxsize=1)
 def load_catalogue() -> Catalogue:
     """The catalogue shipped with jingzhun."""
-    return read_catalogue(CATALOGUE)
+    return read_catalogue(CATALOGUE, aliases=True)  # reviewed with the code; its anchors are its own
 
 
 RULES: dict[str, Rule] = dict(load_catalogue().rules)  # this process's rules: the shipped ones and a deployment's

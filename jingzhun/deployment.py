@@ -30,10 +30,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import get_args
 
-import yaml
 
 from jingzhun.catalogue import RULES, Catalogue, CatalogueError, read_catalogue
 from jingzhun.contract import DEPARTMENTS, SOURCES, Column, Kind, Source
+from jingzhun import yamlfile
 from jingzhun.privacy import Refused
 
 KINDS = get_args(Kind)
@@ -59,9 +59,11 @@ def read_deployment(path: str | Path) -> Deployment:
     path = Path(path)
     where = path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = yamlfile.parse(path.read_text(encoding="utf-8"), where) or {}
+    except (OSError, UnicodeDecodeError) as exc:
         raise DeploymentError(f"{where}: cannot be read as YAML ({type(exc).__name__})") from None
+    except yamlfile.YamlFileError as exc:
+        raise DeploymentError(str(exc)) from None
     _only(data, {"sources", "rules"}, where)
     sources, departments = {}, {}
     for name, entry in (_mapping(data.get("sources") or {}, f"{where}: sources")).items():

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import make_url
 
+from jingzhun import yamlfile
 from jingzhun.contract import SOURCES
 
 
@@ -38,7 +38,7 @@ def load_database_sources(path: str | Path | None) -> dict[str, DatabaseSource]:
     """The database sources of a YAML file (source name -> url and query); unknown source names are refused."""
     if not path:
         return {}
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = yamlfile.parse(Path(path).read_text(encoding="utf-8"), str(path)) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of source names to {{url, query}}")
     unknown = sorted(set(data) - set(SOURCES))

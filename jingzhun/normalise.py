@@ -70,23 +70,39 @@ def _nfkc(array: pa.Array) -> pa.Array:
 
 
 # Line and paragraph breaks become a space; other control (Cc) and invisible format (Cf: zero-width spaces,
-# joiners, bidi marks, BOM) characters are removed. No database or workbook rejects what is left.
+# joiners, bidi controls such as U+202E, BOM) characters are removed, and so are the fillers: letters that show
+# nothing (Hangul fillers U+115F, U+1160, U+3164, U+FFA0; the blank braille pattern U+2800; Khmer's inherent
+# vowels U+17B4, U+17B5). No database or workbook rejects what is left, and nothing invisible is left in it.
 _BREAKS = r"[\t\n\r\x0b\x0c\x{85}\p{Zl}\p{Zp}]+"
-_INVISIBLE = r"[\p{Cc}\p{Cf}]"
-_CHANGED = r"[\p{Cc}\p{Cf}\x{85}\p{Zl}\p{Zp}]"
+_FILLERS = r"\x{115F}\x{1160}\x{3164}\x{FFA0}\x{2800}\x{17B4}\x{17B5}"
+_INVISIBLE = rf"[\p{{Cc}}\p{{Cf}}{_FILLERS}]"
+_CHANGED = rf"[\p{{Cc}}\p{{Cf}}\x{{85}}\p{{Zl}}\p{{Zp}}{_FILLERS}]"
+# In names and notes, combining marks (Mn, Me) are removed too: a stroke drawn over a character (U+0336), a
+# grapheme joiner, an enclosing circle. Chinese names need none; NFC first composes those that make a letter
+# (e + U+0301 is é, kept), and only a value that holds a mark is rewritten.
+_MARKS = r"[\p{Mn}\p{Me}]"
 
 
-def strip_invisible(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Text with breaks turned into a space and control and invisible characters removed; and a mask of the
-    values that changed (recorded as a normalisation, never silent)."""
+def strip_invisible(values: pd.Series, marks: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Text with breaks turned into a space and control, invisible and filler characters removed (and, with
+    ``marks``, for names and notes, combining marks); and a mask of the values that changed (recorded as a
+    normalisation, never silent)."""
     text = values.astype("str").fillna("")
     array = pa.array(text, type=pa.string())
     changed = pc.match_substring_regex(array, pattern=_CHANGED)
-    if not pc.any(changed).as_py():  # the usual case: one scan, nothing rewritten
+    if pc.any(changed).as_py():
+        array = pc.replace_substring_regex(pc.replace_substring_regex(array, pattern=_BREAKS, replacement=" "),
+                                           pattern=_INVISIBLE, replacement="")
+    if marks:
+        composed = pc.utf8_normalize(array, form="NFC")
+        marked = pc.match_substring_regex(composed, pattern=_MARKS)
+        if pc.any(marked).as_py():
+            array = pc.if_else(marked, pc.replace_substring_regex(composed, pattern=_MARKS, replacement=""), array)
+            changed = pc.or_(changed, marked)
+    if not pc.any(changed).as_py():  # the usual case: a scan or two, nothing rewritten
         return text, pd.Series(False, index=text.index)
-    cleaned = _arrow(text, lambda a: pc.replace_substring_regex(a, pattern=_BREAKS, replacement=" "),
-                     lambda a: pc.replace_substring_regex(a, pattern=_INVISIBLE, replacement=""))
-    return cleaned, pd.Series(changed.to_numpy(zero_copy_only=False), index=text.index)
+    return (pd.Series(pd.array(array, dtype="str"), index=text.index),
+            pd.Series(changed.to_numpy(zero_copy_only=False), index=text.index))
 
 
 def fold_width(values: pd.Series) -> pd.Series:

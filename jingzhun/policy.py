@@ -13,9 +13,9 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from jingzhun import yamlfile
 from jingzhun.clock import DEFAULT_TIME_ZONE
 from jingzhun.privacy import SafeError
 
@@ -88,6 +88,15 @@ class ReaderLimits(BaseModel):
     max_sheet_columns: int = Field(1_000, gt=0)       # the widest column a worksheet may use
     max_sheet_cells: int = Field(60_000_000, gt=0)    # rows x columns of a worksheet's used range
     max_cell_chars: int = Field(32_767, gt=0)         # Excel's own limit on one cell
+    # what one part of an xlsx archive may hold once inflated, declared or measured while inflating (xlsx_guard).
+    # A worksheet's XML costs some 40 bytes a cell: a county's largest register (hukou, 500,000 people x 12
+    # columns) is about 250 MB, and a sheet filled to Excel's 1,048,576 rows x 12 columns about 500 MB.
+    max_part_bytes: int = Field(512 << 20, gt=0)      # a worksheet, and any part not named below
+    # the text of every distinct cell: a county's names, addresses and identity numbers kept as text are some
+    # 2 million strings of 20 to 40 bytes, well under 100 MB; twice that and more is not an export
+    max_shared_strings_bytes: int = Field(256 << 20, gt=0)
+    # number formats, fonts and cell styles: kilobytes in an export, a few MB in a workbook bloated by copying
+    max_styles_bytes: int = Field(32 << 20, gt=0)
 
 
 class EngineSettings(BaseModel):
@@ -225,10 +234,12 @@ def load_policy(path: str | Path | None = None) -> Policy:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else yamlfile.parse(text, str(path))
     except FileNotFoundError:
         raise PolicyError(f"{path}: 配置文件不存在 (no such policy file)") from None
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+    except yamlfile.YamlFileError as exc:
+        raise PolicyError(str(exc)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PolicyError(f"{path}: 无法读取配置文件 (not a readable YAML or JSON file: {type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: a policy file must be a mapping of fields")

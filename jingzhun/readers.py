@@ -36,7 +36,6 @@ from jingzhun.policy import ReaderLimits, Vocabulary
 from jingzhun.privacy import SafeError
 
 HEADER_SCAN_ROWS = 30
-CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".csv")
 META_COLUMNS = ("_file", "_sheet", "_row")
 
@@ -92,17 +91,22 @@ class Entry:
 
 def source_entries(landing: Path, source: str) -> list[Entry]:
     """Every entry of ``<landing>/<source>/``, in name order (none when the folder is missing): nothing in the
-    folder goes unrecorded. A link leading outside the landing folder is refused; subfolders, hidden or
-    temporary files and other kinds of file are ignored with their reason."""
+    folder goes unrecorded. A link leading outside the landing folder (or broken) is refused, the source folder
+    itself included (one entry, ``<source>/``, and nothing in it read); subfolders, hidden or temporary files and
+    other kinds of file are ignored with their reason."""
     folder = Path(landing) / source
+    root = Path(landing).resolve()
+    if folder.is_symlink() and _outside(folder, root):
+        return [Entry(folder, f"{source}/", refused=f"{source}/: 拒绝读取:来源文件夹是指向着陆目录之外的链接或已失效 "
+                                                    "(refused: the source folder is a symbolic link leading outside the "
+                                                    "landing folder, or broken)")]
     if not folder.is_dir():
         return []
-    root = Path(landing).resolve()
     entries = []
     for path in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
         label = f"{source}/{display_name(path.name)}"
-        if path.is_symlink() and not (path.exists() and path.resolve().is_relative_to(root)):
-            entries.append(Entry(path, label, refused="拒绝读取:符号链接指向着陆目录之外或已失效 "
+        if _outside(path, root):
+            entries.append(Entry(path, label, refused=f"{label}: 拒绝读取:符号链接指向着陆目录之外或已失效 "
                                                       "(refused: a symbolic link leading outside the landing folder, or broken)"))
         elif path.is_dir():
             entries.append(Entry(path, label, ignored="子文件夹未读取,请把文件直接放在来源文件夹中 "
@@ -116,6 +120,12 @@ def source_entries(landing: Path, source: str) -> list[Entry]:
         else:
             entries.append(Entry(path, label))
     return entries
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """Whether ``path`` does not lead to something inside ``root`` (the resolved landing folder): through a link
+    anywhere on its way, or to nothing (a broken link)."""
+    return not (path.exists() and path.resolve().is_relative_to(root))
 
 
 def display_name(name: str) -> str:
@@ -164,7 +174,9 @@ def read_file(path: Path, source: Source, label: str | None = None,
         grid, header_at, names, frame = _read_csv(path, source, label, record)
     else:
         if zipfile.is_zipfile(path):
-            check_xlsx_extent(path, label, limits)
+            from jingzhun.xlsx_guard import check_workbook
+
+            check_workbook(path, label, limits)  # every part measured, every worksheet's extent, before parsing
         grid, header_at, names, frame = _read_excel(path, source, label, record)
     record.header_row = header_at + 1
     _check_cell_sizes(frame, names, label, limits, first_row=header_at + 2)
@@ -182,60 +194,6 @@ def _check_cell_sizes(frame: pd.DataFrame, names: list[str], label: str, limits:
             raise SourceFileError(label, f"拒绝读取:第{first_row + at}行“{column}”列的单元格超过 {limits.max_cell_chars} 个字符 "
                                          f"(refused: a cell longer than {limits.max_cell_chars} characters at row "
                                          f"{first_row + at}, column {j + 1})")
-
-
-_ROW_REF = re.compile(rb' r="([0-9]+)"')
-_WIDE_REF = re.compile(rb' r="([A-Z]{2,3})[0-9]')
-_SHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml")
-
-
-def check_xlsx_extent(path: Path, label: str, limits: ReaderLimits) -> None:
-    """Refuse a workbook whose worksheets reach further than ``limits`` (rows, columns, rows x columns), read
-    from the sheet XML in a stream before any reader allocates the sheet's range.
-
-    The rows come from every ``<row r=…>`` and from cell references with more digits than those; the columns
-    from cell references of two and more letters (a narrow sheet costs one scan for them). A cell reference
-    to a row that lies below its ``<row>`` but has as many digits escapes the row count (at most 10x it).
-    """
-    with zipfile.ZipFile(path) as book:
-        for part in book.infolist():
-            if not _SHEET_PART.fullmatch(part.filename):
-                continue
-            rows, columns = _sheet_extent(book, part)
-            sheet = Path(part.filename).stem
-            if rows > limits.max_file_rows or columns > limits.max_sheet_columns or rows * columns > limits.max_sheet_cells:
-                raise SourceFileError(label, f"拒绝读取:工作表 {sheet} 的范围为 {rows} 行 × {columns} 列,超过上限 "
-                                             f"(refused: worksheet {sheet} spans {rows} rows x {columns} columns; limits "
-                                             f"{limits.max_file_rows} rows, {limits.max_sheet_columns} columns, "
-                                             f"{limits.max_sheet_cells} cells)")
-
-
-def _sheet_extent(book: zipfile.ZipFile, part: zipfile.ZipInfo) -> tuple[int, int]:
-    """(last row, last column) a worksheet's cells reach. Any `` r="…"`` attribute counts, whatever the element
-    and the attribute order: row numbers are rows, letters-then-digits are cell references."""
-    rows, columns, tail = 0, 0, b""
-    with book.open(part) as stream:
-        for block in iter(lambda: stream.read(4 << 20), b""):
-            chunk = tail + block
-            found = _ROW_REF.findall(chunk)
-            if found:
-                rows = max(rows, max(map(int, found)))
-            deeper = re.findall(rb' r="[A-Z]{1,3}([0-9]{%d,})"' % (len(str(rows)) + 1), chunk)
-            if deeper:
-                rows = max(rows, max(map(int, deeper)))
-            wide = _WIDE_REF.findall(chunk)
-            letters = max(wide, key=lambda c: (len(c), c)) if wide else next(
-                (bytes([c]) for c in range(ord("Z"), ord("A") - 1, -1) if chunk.find(b' r="%c' % c) >= 0), b"")
-            columns = max(columns, _column_number(letters))
-            tail = chunk[-256:]
-    return rows, columns
-
-
-def _column_number(letters: bytes) -> int:
-    n = 0
-    for c in letters:
-        n = n * 26 + (c - 64)
-    return n
 
 
 def _framed(frame: pd.DataFrame, names: list[str], source: Source, record: FileRecord,
@@ -396,20 +354,17 @@ def _read_excel(path: Path, source: Source, label: str, record: FileRecord):
 # ---------------------------------------------------------------- CSV
 
 def _detect_encoding(path: Path, label: str) -> tuple[str, str]:
-    """(encoding, decoded first block). UTF-8 (with or without BOM) first, then GB18030."""
+    """(encoding, decoded first block). UTF-8 (with or without BOM) or GB18030, in which every line of the file
+    must decode (``jingzhun.csv_encoding``): a file of both is refused, naming the line."""
+    from jingzhun.csv_encoding import file_encoding
+
     with open(path, "rb") as f:
         head = f.read(4 << 20)
     if b"\x00" in head:
         raise SourceFileError(label, "无法识别的文件编码:文件含空字节(UTF-16 或二进制文件),请另存为 UTF-8 或 GB18030 文本 "
                                      "(unknown encoding: the file holds NUL bytes, UTF-16 or binary; send UTF-8 or GB18030 text)")
-    for encoding in CSV_ENCODINGS:
-        try:
-            text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-            return encoding, text
-        except UnicodeDecodeError:
-            continue
-    raise SourceFileError(label, "无法识别的文件编码:既不是 UTF-8 也不是 GB18030,请另存为 UTF-8 文本 "
-                                 "(unknown encoding: neither UTF-8 nor GB18030)")
+    encoding = file_encoding(path, label)
+    return encoding, codecs.getincrementaldecoder(encoding)().decode(head, final=False)
 
 
 def csv_header(path: Path, source: Source, label: str) -> tuple[str, list[list[str]], int, int]:

@@ -31,11 +31,13 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import Engine, func, insert, select, update
 
 from jingzhun import clock, warehouse
+from jingzhun import normalise as nz
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.review import (CHECK_CHARS, DECISIONS, EDITABLE, HEADERS, KEY_COLUMNS, SCOPE_PROPERTY, SHEET, SHOWN,
                              STATUS_TITLES, cell_text, latest_reviews, row_checks, rule_titles, state_tokens)
 
 FRESH = "请用 jingzhun review export --out 新文件.xlsx 导出新的核实清单 (export a fresh workbook: jingzhun review export)"
+NOTES_CLEANED = "备注已去除不可见或组合字符 (notes cleaned of invisible or combining characters)"
 IMPORT_WAIT_SECONDS = 120.0  # an import waits this long for a publish to finish, then asks to try again
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls (and .et) format
 IDENTITY = ("规则", "户编号", "户号", "身份证号")  # what a row shows of the flag it decides
@@ -57,6 +59,14 @@ def read_workbook(path: Path) -> tuple[pd.DataFrame, dict]:
     if old_format or path.suffix.lower() in (".xls", ".et"):
         raise ReviewError(f"{path.name}: 未导入,这是旧的 .xls 格式,请在表格软件中“另存为” .xlsx 后再导入 "
                           f"(nothing imported: an .xls workbook; save it as .xlsx)")
+    from jingzhun.policy import ReaderLimits
+    from jingzhun.readers import SourceFileError
+    from jingzhun.xlsx_guard import check_workbook
+
+    try:
+        check_workbook(path, path.name, ReaderLimits())  # openpyxl holds every part whole: measured first
+    except SourceFileError as exc:
+        raise ReviewError(f"{exc} 未导入 (nothing imported)") from None
     try:
         wb = openpyxl.load_workbook(path, data_only=False)
     except Exception as exc:
@@ -90,6 +100,10 @@ def read_workbook(path: Path) -> tuple[pd.DataFrame, dict]:
     frame = frame.apply(cell_text) if len(frame) else frame.astype("str")
     for column in EDITABLE:  # the quote written before a note starting like a formula is not part of it
         frame[column] = frame[column].str.replace(r"^'(?=[=+\-@\x00-\x1f])", "", regex=True)
+    # a note is stored and shown (dossier, the next workbook) as cleaned as a name is at staging: no control,
+    # invisible, filler or combining character (a bidi override or a struck-through text typed into it)
+    note, frame["_note_cleaned"] = nz.strip_invisible(frame["备注"], marks=True)
+    frame["备注"] = note.str.strip()
     frame["_row"] = range(2, len(frame) + 2)
     return frame, workbook_scope(wb, path)
 
@@ -234,7 +248,11 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None,
             keys = decided.loc[decided["决定"].eq(decision), "标识"].tolist()
             if keys:
                 conn.execute(update(warehouse.flags).where(warehouse.flags.c.flag_key.in_(keys)).values(status=status))
-    return decided["决定"].value_counts().to_dict()
+    counts = decided["决定"].value_counts().to_dict()
+    cleaned = int(decided["_note_cleaned"].sum())
+    if cleaned:  # a normalisation, said: the notes stored are not byte for byte what was typed
+        counts[NOTES_CLEANED] = cleaned
+    return counts
 
 
 def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFrame) -> list[str]:

@@ -34,7 +34,8 @@ _PARSERS = {"date": nz.parse_dates, "money": nz.parse_money, "year": nz.parse_ye
 DERIVED: dict[str, dict[str, str]] = {"poverty_register": {"unexited": "flag"}, "vehicles": {"vehicle_class": "code"}}
 
 CHECK_MARK = "__"   # columns named ``<column>__<what>`` exist for the quality gate only and are never loaded
-CLEANED = f"{CHECK_MARK}cleaned"   # ``<column>__cleaned``: the rows whose value had control characters removed
+CLEANED = f"{CHECK_MARK}cleaned"   # ``<column>__cleaned``: the rows whose value had control, invisible or (names)
+                                   # combining characters removed
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _typed_columns(raw: pd.DataFrame, source: Source, policy: Policy) -> tuple[p
     for col in source.columns:
         if col.name not in raw.columns:
             continue
-        values, cleaned = nz.strip_invisible(raw[col.name])
+        values, cleaned = nz.strip_invisible(raw[col.name], marks=col.kind == "name")
         if cleaned.any():  # a normalisation, recorded: the quality gate counts these rows
             out[f"{col.name}{CLEANED}"] = cleaned
         if col.required and col.kind != "id":

@@ -94,3 +94,91 @@ def published_empty(url: str):
     none = pd.DataFrame({c: pd.Series(dtype="str") for c in FLAG_COLUMNS})
     warehouse.publish(engine, "r0", pd.DataFrame(), pd.DataFrame(), {}, none, rules_evaluated(none, {}), None)
     return engine
+
+
+def write_padded_xlsx(path: Path, rows: list[list], padding_mib: int, declare: int | None = None,
+                      part: str = "xl/sharedStrings.xml") -> Path:
+    """A real workbook of ``rows`` whose ``part`` (shared strings by default, or a worksheet or styles) carries
+    ``padding_mib`` MiB of elements nobody uses before its closing tag, as an attacker builds one: the padding
+    costs a few KB in the archive however large it inflates (one deflate block repeated after full flushes),
+    and the archive declares ``declare`` bytes for the part (its true size when None)."""
+    import io
+    import struct
+    import zipfile
+    import zlib
+
+    buffer = io.BytesIO()
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(buffer)
+    unit = {"xl/sharedStrings.xml": b"<si><t>x</t></si>", "xl/styles.xml": b"<!-- unused style -->"}.get(
+        part, b"<!-- unused cells -->")
+    block = (unit * ((1 << 20) // len(unit))).ljust(1 << 20)  # one MiB, white space between elements to fill it
+    with zipfile.ZipFile(buffer) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    _shared_strings(parts)
+    entries = []  # (name, deflated, CRC-32, true size)
+    for name, data in parts.items():
+        if name != part:
+            entries.append((name, zlib.compress(data, 6, -15), zlib.crc32(data), len(data)))
+            continue
+        closing = data.rindex(b"</")
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        head = deflate.compress(data[:closing]) + deflate.flush(zlib.Z_FULL_FLUSH)
+        piece = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)  # the same bytes after every full flush
+        tail = deflate.compress(data[closing:]) + deflate.flush()
+        crc = zlib.crc32(data[:closing])
+        for _ in range(padding_mib):
+            crc = zlib.crc32(block, crc)
+        entries.append((name, head + piece * padding_mib + tail, zlib.crc32(data[closing:], crc),
+                        len(data) + padding_mib * len(block)))
+    with open(path, "wb") as out:
+        central = b""
+        for name, compressed, crc, size in entries:
+            declared = declare if name == part and declare is not None else size
+            fields = struct.pack("<HHHHHIII", 20, 0, 8, 0, 0x21, crc, len(compressed), declared)
+            encoded = name.encode()
+            central += (b"PK\x01\x02" + struct.pack("<H", 20) + fields
+                        + struct.pack("<HHHHHII", len(encoded), 0, 0, 0, 0, 0, out.tell()) + encoded)
+            out.write(b"PK\x03\x04" + fields + struct.pack("<HH", len(encoded), 0) + encoded + compressed)
+        at = out.tell()
+        out.write(central + b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, len(entries), len(entries), len(central), at, 0))
+    return path
+
+
+def _shared_strings(parts: dict[str, bytes]) -> None:
+    """openpyxl writes its text inline: move it to xl/sharedStrings.xml, as Excel and WPS write a workbook."""
+    import re
+    from xml.sax.saxutils import escape
+
+    strings: list[str] = []
+
+    def shared(match: re.Match) -> bytes:
+        strings.append(match.group(1).decode())
+        return b'<c r="%s" t="s"><v>%d</v></c>' % (match.group(0).split(b'"')[1], len(strings) - 1)
+
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(rb'<c r="[A-Z]+[0-9]+" t="inlineStr"><is><t>(.*?)</t></is></c>', shared, parts[sheet])
+    parts["xl/sharedStrings.xml"] = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        f'count="{len(strings)}" uniqueCount="{len(strings)}">'
+        + "".join(f"<si><t>{escape(t)}</t></si>" for t in strings) + "</sst>").encode()
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
+        b'<Relationship Id="rIdShared" Target="sharedStrings.xml" Type="http://schemas.openxmlformats.org/'
+        b'officeDocument/2006/relationships/sharedStrings"/></Relationships>'))
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        b'spreadsheetml.sharedStrings+xml"/></Types>'))
+
+
+def yaml_text(data) -> str:
+    """``data`` as YAML a deployment may supply: every value written out (PyYAML writes an anchor and aliases for an
+    object met twice, as the shipped catalogue's shared lists are once loaded; a deployment's YAML may hold none)."""
+    import yaml
+
+    class Plain(yaml.SafeDumper):
+        def ignore_aliases(self, data) -> bool:
+            return True
+
+    return yaml.dump(data, Dumper=Plain, allow_unicode=True, sort_keys=False)

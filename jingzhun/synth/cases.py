@@ -583,12 +583,14 @@ def pack_cases(path: Path) -> dict[str, Callable[[Builder], None]]:
     """The cases of a pack's ``cases.yaml`` (its sources installed): each a fresh household (on the register
     unless ``on_register: false``) with clean records, one ``row`` of ``source`` for its ``member`` (identity
     number and name filled in) and the flag it must raise (``expect``), if any. Refused naming the case and field."""
-    import yaml
-
+    from jingzhun import yamlfile
     from jingzhun.contract import SOURCES
     from jingzhun.deployment import DeploymentError
 
-    entries = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("cases") or {}
+    try:
+        entries = (yamlfile.parse(path.read_text(encoding="utf-8"), path.name) or {}).get("cases") or {}
+    except yamlfile.YamlFileError as exc:
+        raise DeploymentError(str(exc)) from None
     out = {}
     for name, case in entries.items():
         at = f"{path.name}: cases.{name}"

@@ -4,7 +4,9 @@ Every file below is written by the test into an otherwise good landing folder (t
 identity number in Arabic-Indic digits, an unbalanced quote, a 34-character identity number and a household
 number ``\\N``, control characters and ``_x0000_`` in names, a worksheet claiming the whole sheet, a 10 MB cell,
 the date 0000-01-01, an amount of 400 nines, a link leading outside the landing folder, a subfolder, a file
-name that is not UTF-8, and a warehouse URL with a password. The run must finish with its summary, name each
+name that is not UTF-8, and a warehouse URL with a password; and (#24) a workbook of 5 MB declaring 2 GB of
+unused shared strings, a CSV of UTF-8 rows then GB18030 rows, a source folder that is itself a link outside the
+landing folder, and names holding U+0336, U+3164, U+202E and U+200B. The run must finish with its summary, name each
 file in its record, load every other source, account for every row, and leave no identity number or name of
 the input (nor the password) in stdout, stderr, the Prefect logs, state messages, parameters, artifacts, any
 run-record column or the Data Docs site.
@@ -27,7 +29,7 @@ from jingzhun import cli, warehouse
 from jingzhun.contract import SOURCES
 from jingzhun.readers import read_source
 
-from helpers import AS_OF, valid_id
+from helpers import AS_OF, valid_id, write_padded_xlsx
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +49,9 @@ def plant(landing, outside) -> dict:
     _csv(landing / "hukou" / "zz_arabic.csv", [
         ["公民身份号码", "姓名", "户号", "住址区划代码", "人员状态"],
         [valid_id("62042119700101901").translate(ARABIC), "阿拉伯", "H-ARABIC", "620421100201", "正常"],
-        [valid_id("62042119700101902"), "控\x0b制", "H-CTRL", "620421100201", "正常"]])
+        [valid_id("62042119700101902"), "控\x0b制", "H-CTRL", "620421100201", "正常"],
+        [valid_id("62042119700101912"), "划\u0336线\u0336", "H-MARK", "620421100201", "正常"],
+        [valid_id("62042119700101913"), "\u3164填\u202e充\u200b", "H-FILL", "620421100201", "正常"]])
     book = openpyxl.Workbook()
     book.active.append(["公民身份号码", "姓名", "户号", "住址区划代码", "人员状态"])
     book.active.append([valid_id("62042119700101903"), "零_x0000_字", "H-NUL", "620421100201", "正常"])
@@ -66,6 +70,14 @@ def plant(landing, outside) -> dict:
     bomb.save(landing / "cadres" / "zz_bomb.xlsx")
     _csv(landing / "illness" / "zz_bigcell.csv", [
         ["身份证号", "疾病类别", "疾病名称"], [valid_id("62042119700101909"), "大病", "x" * 10_000_000]])
+    write_padded_xlsx(landing / "cadres" / "zz_strings.xlsx", [["身份证号", "职务", "任职状态"],
+                                                               [valid_id("62042119700101914"), "文书", "在任"]], 2048)
+    mixed = landing / "illness" / "zz_mixed.csv"
+    _csv(mixed, [["身份证号", "疾病类别", "疾病名称"], [valid_id("62042119700101915"), "大病", "尘肺病"]])
+    with open(mixed, "ab") as f:
+        f.write(f"{valid_id('62042119700101916')},慢性病,高血压\n".encode("gb18030"))
+    shutil.move(landing / "medical_insurance", outside / "medical_insurance")
+    os.symlink(outside / "medical_insurance", landing / "medical_insurance", target_is_directory=True)
     _csv(landing / "deaths" / "zz_year0.csv", [
         ["身份证号", "死亡日期", "姓名"], [valid_id("62042119300101910"), "0000-01-01", "零年"]])
     _csv(landing / "social_assistance" / "zz_nines.csv", [
@@ -83,7 +95,8 @@ def plant(landing, outside) -> dict:
     head.to_csv(landing / "housing_safety" / name, index=False, encoding="gb18030")
     assert first.exists()
     return {
-        "refused": {"students/zz_quote.csv", "cadres/zz_bomb.xlsx", "illness/zz_bigcell.csv", "vehicles/zz_link.csv"},
+        "refused": {"students/zz_quote.csv", "cadres/zz_bomb.xlsx", "illness/zz_bigcell.csv", "vehicles/zz_link.csv",
+                    "cadres/zz_strings.xlsx", "illness/zz_mixed.csv", "medical_insurance/"},
         "ignored": {"real_estate/old"},
         "read": {"hukou/zz_arabic.csv", "hukou/zz_nul.xlsx", "poverty_register/zz_keys.csv", "deaths/zz_year0.csv",
                  "social_assistance/zz_nines.csv", "housing_safety/房屋.csv"},
@@ -103,7 +116,7 @@ def personal_data(landing) -> tuple[set[str], set[str]]:
     ids = {i for i in ids if sum(c.isdigit() for c in i) >= 15}
     ids |= {i.lstrip("'").upper() for i in ids}
     ids |= {valid_id("62042119700101901"), "6" * 34}
-    names |= {"控\x0b制", "零\x00字", "控 制", "零字", "未闭合"}
+    names |= {"控\x0b制", "零\x00字", "控 制", "零字", "未闭合", "划线", "填充", "尘肺病", "高血压"}
     return ids, names
 
 
@@ -158,8 +171,10 @@ def test_a_hostile_night_finishes_accounts_for_every_row_and_leaks_nothing(count
     monkeypatch.setenv("JINGZHUN_WAREHOUSE", url)  # a password is never an argument (the process list shows it)
     since = pd.Timestamp.now(tz="UTC")
     capfd.readouterr()
+    started = pd.Timestamp.now(tz="UTC")
     code = cli.main(["run", "--landing", str(landing), "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat()])
     out, err = capfd.readouterr()
+    print(f"hostile night: {(pd.Timestamp.now(tz='UTC') - started).total_seconds():.0f} s")
     plain = warehouse.without_password(url)
     with warehouse.connect(plain).connect() as conn:
         run = conn.execute(select(warehouse.runs).order_by(warehouse.runs.c.started_at.desc())).first()
@@ -188,11 +203,13 @@ def test_a_hostile_night_finishes_accounts_for_every_row_and_leaks_nothing(count
     for name, s in sources.items():
         if s["status"] == "loaded":
             assert s["rows_read"] == s["rows_valid"] + s["rows_quarantined"], name
+        elif name == "medical_insurance":  # its folder is a link outside the landing folder: nothing read
+            assert s["rows_read"] == 0 and files[files["source"] == name]["file"].tolist() == ["medical_insurance/"]
         else:  # the readable files of a failed source are still counted
             readable = files[(files["source"] == name) & files["error"].fillna("").eq("")
                              & files["ignored"].fillna("").eq("")]
             assert s["rows_read"] == int((readable["rows_read"] - readable["rows_not_data"]).sum()) > 0, name
-    assert sources["hukou"]["cleaned"] == {"name": 2}       # the \x0b and the NUL, removed and recorded
+    assert sources["hukou"]["cleaned"] == {"name": 4}       # the \x0b, the NUL, the strokes, the fillers: removed, recorded
 
     # each hostile row is quarantined with its reason, or stored as sent
     reasons = q.set_index(["file", "row"])["reason"]
@@ -201,7 +218,7 @@ def test_a_hostile_night_finishes_accounts_for_every_row_and_leaks_nothing(count
     assert "无法识别" in reasons[("deaths/zz_year0.csv", 2)]
     assert "无法识别" in reasons[("social_assistance/zz_nines.csv", 2)]
     assert "\\N" in set(register["household_id"])                # a value, not NULL
-    assert {"控 制", "零字"} <= set(hukou["name"])
+    assert {"控 制", "零字", "划线", "填充"} <= set(hukou["name"])
 
     # no identity number, name or password outside the data tables and the stewards' workbooks
     ids, names = personal_data(landing)

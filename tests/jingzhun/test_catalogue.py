@@ -11,6 +11,8 @@ import yaml
 from jingzhun.catalogue import CATALOGUE, DIRECTIONS, RULES, CatalogueError, read_catalogue
 from jingzhun.engine import INTERMEDIATE, MARTS, model_order, tables_read, transpile
 
+from helpers import yaml_text
+
 
 def test_every_rule_has_title_grain_direction_and_model():
     assert len(RULES) == 21
@@ -45,7 +47,7 @@ def _deployment(tmp_path, change) -> tuple:
     data = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
     change(data["rules"], folder)
     path = folder / "rules.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml_text(data), encoding="utf-8")
     return path
 
 

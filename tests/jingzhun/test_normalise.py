@@ -109,3 +109,24 @@ def test_vocabulary_mapping_folds_width_and_reports_unknown_codes():
     mapped, bad = nz.map_vocab(pd.Series(["Ｃ级", "C", "E级", ""]), {"C级": "C", "C": "C"})
     assert mapped.tolist()[:2] == ["C", "C"]
     assert bad.tolist() == [False, False, True, False]
+
+
+ATTACK = {"\u0336": "a long stroke overlay (Mn)", "\u3164": "the Hangul filler (Lo)", "\u202e": "a right-to-left "
+          "override (Cf)", "\u200b": "a zero-width space (Cf)", "\u115f": "a Hangul choseong filler", "\u1160": "a "
+          "Hangul jungseong filler", "\uffa0": "the half-width Hangul filler", "\u2800": "the blank braille pattern",
+          "\u20dd": "an enclosing circle (Me)", "\u034f": "the combining grapheme joiner (Mn)"}
+
+
+@pytest.mark.parametrize("char", ATTACK, ids=ATTACK.values())
+def test_invisible_combining_and_filler_characters_leave_a_name_and_are_counted(char):
+    values, changed = nz.strip_invisible(pd.Series([f"张{char}三{char}", "李四", f"{char}王五"]), marks=True)
+    assert values.tolist() == ["张三", "李四", "王五"] and changed.tolist() == [True, False, True]
+
+
+def test_combining_marks_leave_names_only_and_a_composed_letter_stays():
+    number = valid_id("62042119500101001")
+    values, changed = nz.strip_invisible(pd.Series([number + "\u0336", "阿依古丽·买买提", "Zoe\u0308"]))
+    assert values.tolist() == [number + "\u0336", "阿依古丽·买买提", "Zoe\u0308"] and not changed.any()  # not a name
+    values, changed = nz.strip_invisible(pd.Series(["阿依古丽·买买提", "Zoe\u0308", "e\u0301\u0336"]), marks=True)
+    assert values.tolist() == ["阿依古丽·买买提", "Zoe\u0308", "\u00e9"]    # ë composes: kept as sent, not counted
+    assert changed.tolist() == [False, False, True]

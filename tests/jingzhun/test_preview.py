@@ -9,7 +9,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from helpers import AS_OF, publish_county
+from helpers import AS_OF, publish_county, yaml_text
 from jingzhun import preview, warehouse
 from jingzhun.catalogue import CATALOGUE, CatalogueError
 from jingzhun.policy import Policy
@@ -21,7 +21,7 @@ def _rules_folder(tmp_path, code: str, sql: str):
     folder = tmp_path / "rules-dir"
     (folder / "rules").mkdir(parents=True)
     entry = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))["rules"][code]
-    (folder / "rules.yaml").write_text(yaml.safe_dump({"rules": {code: entry}}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (folder / "rules.yaml").write_text(yaml_text({"rules": {code: entry}}), encoding="utf-8")
     (folder / "rules" / f"{code}.sql").write_text(sql, encoding="utf-8")
     return folder
 

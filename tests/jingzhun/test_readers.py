@@ -187,3 +187,37 @@ def test_blank_and_totals_rows_are_set_aside_with_full_width_spaces_too():
     assert data["_row"].tolist() == [3]
     assert not_data.set_index("_row")["_reason"].to_dict() == {2: "合计行 (totals row)", 4: "空行 (blank row)",
                                                                 5: "合计行 (totals row)", 6: "合计行 (totals row)"}
+
+
+def test_a_source_folder_that_is_a_link_outside_the_landing_folder_is_refused_unread(tmp_path, ids):
+    landing, outside = tmp_path / "landing", tmp_path / "elsewhere"
+    (landing / "poverty_register").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "低保.csv").write_text(",".join(ASSIST_HEADER) + "\n" + ",".join(assist_row(ids[0])) + "\n", encoding="utf-8")
+    (landing / "social_assistance").symlink_to(outside, target_is_directory=True)
+    (landing / "poverty_register" / "r.csv").write_text("户编号,证件号码,姓名,行政区划代码,贫困户状态,人均纯收入\n"
+                                                       "P1,%s,张三,620421100201,未脱贫,3000\n"
+                                                       % ids[1], encoding="utf-8")
+    data, _, records = read_source(landing, ASSIST)
+    assert data.empty and [r.file for r in records] == ["social_assistance/"]
+    assert "refused: the source folder is a symbolic link leading outside the landing folder" in records[0].error
+    assert records[0].sha256 == "" and records[0].rows_read == 0
+    from jingzhun.steps import extract_source
+    extracted = extract_source.fn(str(landing), "social_assistance", str(tmp_path / "run"))
+    assert extracted.status == "failed" and "social_assistance/" in extracted.message
+    assert extracted.files[0]["file"] == "social_assistance/"
+    register, _, records = read_source(landing, REGISTER)                  # the other sources are read as before
+    assert register["id_number"].tolist() == [ids[1]] and not records[0].error
+
+
+def test_a_broken_source_folder_link_is_refused_and_one_inside_the_landing_folder_is_read(tmp_path, ids):
+    landing = tmp_path / "landing"
+    (landing / "archive" / "assist").mkdir(parents=True)
+    (landing / "social_assistance").symlink_to(tmp_path / "gone", target_is_directory=True)
+    assert "refused" in read_source(landing, ASSIST)[2][0].error
+    (landing / "social_assistance").unlink()
+    (landing / "archive" / "assist" / "a.csv").write_text(",".join(ASSIST_HEADER) + "\n" + ",".join(assist_row(ids[0]))
+                                                        + "\n", encoding="utf-8")
+    (landing / "social_assistance").symlink_to(landing / "archive" / "assist", target_is_directory=True)
+    data, _, records = read_source(landing, ASSIST)
+    assert data["id_number"].tolist() == [ids[0]] and not records[0].error

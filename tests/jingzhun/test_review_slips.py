@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from jingzhun import warehouse
 from jingzhun.review import HEADERS, write_review_workbook
-from jingzhun.review_import import ReviewError, import_review
+from jingzhun.review_import import NOTES_CLEANED, ReviewError, import_review, read_workbook
 from jingzhun.steps import rules_evaluated
 
-from helpers import AS_OF, office
+from helpers import AS_OF, office, write_padded_xlsx
 
 VISIBLE = HEADERS.index("备注") + 1        # A:N, what a person sees
 HIDDEN = range(VISIBLE + 1, len(HEADERS) + 1)  # O:R, the hidden key columns
@@ -258,3 +258,31 @@ def test_a_pending_note_that_starts_like_a_formula_comes_back_unchanged(desk, fr
     with engine.connect() as conn:
         notes = pd.read_sql(select(warehouse.reviews.c.note), conn)["note"].tolist()
     assert notes == ["-2人外出务工,下周再访"]
+
+
+def test_a_workbook_with_gigabytes_of_shared_strings_is_refused_before_openpyxl_parses_it(tmp_path):
+    path = write_padded_xlsx(tmp_path / "核实清单.xlsx", [HEADERS, ["x"] * len(HEADERS)], padding_mib=2048)
+    started = time.monotonic()
+    with pytest.raises(ReviewError, match="核实清单.xlsx: 拒绝读取.*xl/sharedStrings.xml.*nothing imported"):
+        read_workbook(path)
+    assert time.monotonic() - started < 2
+
+
+def test_a_note_is_stored_without_invisible_combining_or_bidi_characters_and_the_summary_counts_it(desk):
+    """A 备注 typed with U+202E, U+0336, U+200B and U+3164 was stored as typed and shown in the dossier (#24)."""
+    engine, book = desk
+    edit(book, lambda ws: (setattr(ws.cell(2, DECISION), "value", "驳回"),
+                           setattr(ws.cell(2, NOTE), "value", "\u202e已核实\u0336,\u200b家中无车\u3164"),
+                           setattr(ws.cell(3, DECISION), "value", "确认"),
+                           setattr(ws.cell(3, NOTE), "value", "已入户核实")))
+    assert import_review(engine, book, reviewer="王五") == {"驳回": 1, "确认": 1, NOTES_CLEANED: 1}
+    with engine.connect() as conn:
+        notes = pd.read_sql(select(warehouse.reviews.c.note), conn)["note"].tolist()
+    assert sorted(notes) == sorted(["已核实,家中无车", "已入户核实"])
+
+
+def test_a_dismissal_whose_note_is_only_invisible_characters_has_no_note(desk):
+    engine, book = desk
+    edit(book, lambda ws: (setattr(ws.cell(2, DECISION), "value", "驳回"),
+                           setattr(ws.cell(2, NOTE), "value", "\u200b\u3164\u202e")))
+    refused(engine, book, "第2行: 驳回须在备注中说明理由")

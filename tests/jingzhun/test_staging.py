@@ -105,3 +105,21 @@ def test_the_gate_on_its_columns_decides_as_on_the_whole_register(county, tmp_pa
     pd.testing.assert_frame_equal(part.results, whole.results)
     pd.testing.assert_series_equal(part.reasons, whole.reasons)
     assert part.blocked_because == whole.blocked_because
+
+
+def test_names_lose_invisible_combining_and_bidi_characters_at_staging_and_the_count_says_so():
+    """The attack of #24 (U+0336, U+3164, U+202E, U+200B in names reached the 公示 list and the review workbook)."""
+    from helpers import valid_id
+
+    ids = [valid_id(f"6204211950010100{i}") for i in range(4)]
+    names = ["张\u0336三\u0336", "\u3164李四", "\u202e王五", "赵\u200b六"]
+    raw = pd.DataFrame({"_file": "hukou/h.csv", "_sheet": "", "_row": range(2, 6), "id_number": ids,
+                        "name": names, "hukou_household_id": "H1", "address_code": "620421100201",
+                        "person_status": "正常"}).astype({"_row": "int64"})
+    raw.loc[0, "hukou_household_id"] = "H\u03361"                           # not a name: kept, and so the row's key
+    staged = STAGING["hukou"](raw, Policy())
+    assert staged.cleaned == {"name": 4}
+    assert staged.checked["name"].tolist() == ["张三", "李四", "王五", "赵六"]
+    assert staged.checked["name_norm"].tolist() == ["张三", "李四", "王五", "赵六"]
+    assert staged.checked["id_number"].tolist() == ids
+    assert staged.checked["hukou_household_id"].tolist()[0] == "H\u03361"
