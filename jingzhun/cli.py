@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from jingzhun import clock
+from jingzhun.storage import StorageBusy
 
 WORK_DIR = Path(os.environ.get("JINGZHUN_WORK", "jingzhun-work"))
 # no telemetry leaves this machine (and there is no network to send it to)
@@ -419,7 +420,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-EXIT_BUSY = 4  # another run holds the warehouse
+EXIT_BUSY = StorageBusy.exit_code  # another run or process holds the warehouse: run again later
 TASK_LOGS = "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL"
 
 
@@ -528,10 +529,18 @@ def _command(args: argparse.Namespace) -> int:
             args.deployment = str(installed.path) if installed else None
         with quiet_task_logs():
             return args.func(args)
-    except SafeError as exc:
+    except Exception as exc:  # noqa: BLE001 - ours said in one line; a full disk too; anything else as it is
         from jingzhun.privacy import Refused
+        from jingzhun.storage import StorageFailed, storage_problem
         from jingzhun.warehouse import WarehouseBusy
 
+        if not isinstance(exc, SafeError):
+            exc = storage_problem(exc)
+            if exc is None:
+                raise
+        if isinstance(exc, StorageFailed):
+            print(f"failed: {exc}", file=sys.stderr)
+            return exc.exit_code
         refused = isinstance(exc, (WarehouseBusy, Refused))
         print(f"refused: {exc}" if refused else f"failed: {exc}", file=sys.stderr)
         return EXIT_BUSY if isinstance(exc, WarehouseBusy) else 2 if refused else 1

@@ -20,6 +20,7 @@ from jingzhun.contract import SOURCES
 from jingzhun.landing import load_database_sources
 from jingzhun.policy import PolicyError, load_policy
 from jingzhun.privacy import describe, install_log_masking, private_files
+from jingzhun.storage import said_plainly, storage_problem
 from jingzhun.warehouse import Scope
 
 FLOW_TIMEOUT_SECONDS = 6 * 3600
@@ -54,6 +55,7 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None =
                        spark_master=spark_master, today=today)
 
 
+@said_plainly()  # a full disk, a read-only or busy warehouse: one line, also from the run's own bookkeeping
 def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, config: str | None, scope: Scope,
                 dry_run: bool, work_dir: str | None, sources_config: str | None,
                 sources: list[str] | None = None, lock_wait_seconds: float = 0,
@@ -109,7 +111,7 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
                                                regions)
             steps.progress(logger, stopwatch, "load", "dry run: nothing published" if dry_run else "published")
         except Exception as exc:
-            warehouse.finish_run(db, run_id, "failed", error=describe(exc))
+            _mark_failed(db, run_id, storage_problem(exc) or exc, logger)
             raise
         status, timings = ("dry_run" if dry_run else "published"), stopwatch.seconds()
         warehouse.finish_run(db, run_id, status, timings, sources_done)
@@ -126,3 +128,13 @@ def run_landing(landing: str, *, warehouse_url: str | None, as_of: date | None, 
     state = steps.final_state(result)
     logger.info("run %s %s: %s", run_id, status, state.message)
     return state
+
+
+def _mark_failed(db, run_id: str, exc: BaseException, logger) -> None:
+    """The run's record marked failed, saying why; when even that cannot be written (the disk is still full),
+    a line says so and the next run marks it (:func:`jingzhun.warehouse.start_run`)."""
+    try:
+        warehouse.finish_run(db, run_id, "failed", error=describe(exc))
+    except Exception as again:  # noqa: BLE001 - described, and the run's own error is what is raised
+        logger.error("run %s could not be marked failed (%s); the next run marks it", run_id,
+                     describe(storage_problem(again) or again))

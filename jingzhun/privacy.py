@@ -68,6 +68,8 @@ class SafeError(Exception):
 class Refused(SafeError):
     """What a person asked for cannot be done as asked (the command exits 2, saying why)."""
 
+    said_in_full = True  # its message says why: logged without a traceback
+
 
 class StepFailed(SafeError):
     """A step of the run raised something unexpected; the message says which step and source, and where in
@@ -100,7 +102,8 @@ def _is_ours(filename: str) -> bool:
 
 
 def contained(step: str, source_of=None):
-    """Decorate a step so that any exception but a :class:`SafeError` leaves it as a :class:`StepFailed`
+    """Decorate a step so that any exception but a :class:`SafeError` leaves it as a :class:`StepFailed` (or, a
+    full disk or a read-only warehouse, as :class:`jingzhun.storage.StorageFailed`)
     (``source_of(*args, **kwargs)`` names the source, when the step has one), raised outside the handler so
     the original exception, whose message may quote a row, is not chained to it."""
     def wrap(fn):
@@ -111,7 +114,10 @@ def contained(step: str, source_of=None):
             except SafeError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every other error is described, never quoted
-                failure = StepFailed(step, source_of(*args, **kwargs) if source_of else None, describe(exc))
+                from jingzhun.storage import storage_problem
+
+                failure = storage_problem(exc, step) or StepFailed(
+                    step, source_of(*args, **kwargs) if source_of else None, describe(exc))
             raise failure
         return run
     return wrap
@@ -141,7 +147,7 @@ def install_log_masking() -> None:
         masked = mask_id_shaped(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
-        if record.exc_info and isinstance(record.exc_info[1], Refused):  # a refusal says why; it has no traceback
+        if record.exc_info and getattr(record.exc_info[1], "said_in_full", False):  # a refusal, a full disk…
             record.exc_info, record.exc_text = None, None
         elif record.exc_info and record.exc_info[1] is not None:
             record.exc_text = mask_id_shaped(formatter.formatException(record.exc_info))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -182,3 +183,32 @@ def yaml_text(data) -> str:
             return True
 
     return yaml.dump(data, Dumper=Plain, allow_unicode=True, sort_keys=False)
+
+
+@contextmanager
+def small_disk(path: Path, size: str):
+    """A real file system of ``size`` (tmpfs) mounted at ``path``: a disk that fills up, and that can be made
+    read-only (:func:`read_only`). Needs the right to mount (root, as CI runs); locally the test skips without it."""
+    import os
+    import subprocess
+
+    import pytest
+
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI needs to mount a small tmpfs: {mounted.stderr.strip()}")
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def read_only(path: Path) -> None:
+    """The file system mounted at ``path`` (by :func:`small_disk`) made read-only, as a full or failing disk is."""
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)

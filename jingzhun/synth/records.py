@@ -26,6 +26,8 @@ def _days_before(rng: np.random.Generator, as_of: date, n: int, low: int, high: 
 
 def plates(rng: np.random.Generator, n: int) -> np.ndarray:
     letters = np.array(list("ABCDEFGHJKLMNPQRSTUVWXYZ"))
+    if n == 0:  # numpy's zfill takes the widest of no numbers: a small county may have no car gone
+        return np.array([], dtype=str)
     return np.char.add(np.char.add("甘D", rng.choice(letters, n)), np.char.zfill(rng.integers(0, 99999, n).astype(str), 5))
 
 
