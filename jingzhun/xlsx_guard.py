@@ -24,9 +24,20 @@ from jingzhun.policy import ReaderLimits
 from jingzhun.readers import SourceFileError
 
 BLOCK = 4 << 20
-_ROW_REF = re.compile(rb' r="([0-9]+)"')
-_WIDE_REF = re.compile(rb' r="([A-Z]{2,3})[0-9]')
-_SHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml")
+# An ``r`` attribute as XML allows it to be written (any white space before it and around ``=``, either quote) and
+# as calamine reads it: a row number or a cell reference (letters in either case).
+_ATTR = rb"""\sr\s*=\s*["']"""
+_ROW_REF = re.compile(_ATTR + rb"""([0-9]+)["']""")
+_WIDE_REF = re.compile(_ATTR + rb"([A-Za-z]{2,3})[0-9]")
+_LETTER_REF = {c: re.compile(_ATTR + b"[" + bytes([c, c + 32]) + b"][0-9]") for c in range(ord("Z"), ord("A") - 1, -1)}
+# Parts that never hold a worksheet's cells; every other XML part is measured as one may (a workbook's
+# relationships can name a worksheet anywhere in the archive, and calamine follows them).
+_NOT_CELLS = re.compile(r"(\[Content_Types\]\.xml|.*\.rels|docProps/.*|xl/sharedStrings\.xml|xl/styles\.xml|"
+                        r"xl/theme/.*|xl/workbook\.xml)", re.IGNORECASE)
+
+
+def _may_hold_cells(filename: str) -> bool:
+    return filename.lower().endswith(".xml") and not _NOT_CELLS.fullmatch(filename)
 
 
 def check_workbook(path: Path, label: str, limits: ReaderLimits) -> None:
@@ -44,7 +55,7 @@ def check_workbook(path: Path, label: str, limits: ReaderLimits) -> None:
                                                  f"{_mib(limit)} (refused: part {name} declares {_mib(part.file_size)} "
                                                  f"uncompressed, above the limit of {_mib(limit)} for {kind[1]})")
                 blocks = _inflated(book, part, limit, label, name, kind)
-                if _SHEET_PART.fullmatch(part.filename):
+                if _may_hold_cells(part.filename):
                     _check_extent(_sheet_extent(blocks), name, label, limits)
                 else:
                     for _ in blocks:
@@ -94,7 +105,8 @@ def _check_extent(extent: tuple[int, int], sheet: str, label: str, limits: Reade
 
 
 def _sheet_extent(blocks: Iterator[bytes]) -> tuple[int, int]:
-    """(last row, last column) a worksheet's cells reach. Any `` r="…"`` attribute counts, whatever the element
+    """(last row, last column) a worksheet's cells reach. Any ``r`` attribute counts (either quote, any white
+    space), whatever the element
     and the attribute order: row numbers are rows, letters-then-digits are cell references.
 
     The rows come from every ``<row r=…>`` and from cell references with more digits than those; the columns
@@ -107,12 +119,13 @@ def _sheet_extent(blocks: Iterator[bytes]) -> tuple[int, int]:
         found = _ROW_REF.findall(chunk)
         if found:
             rows = max(rows, max(map(int, found)))
-        deeper = re.findall(rb' r="[A-Z]{1,3}([0-9]{%d,})"' % (len(str(rows)) + 1), chunk)
+        deeper = re.findall(_ATTR + rb"""[A-Za-z]{1,3}([0-9]{%d,})["']""" % (len(str(rows)) + 1), chunk)
         if deeper:
             rows = max(rows, max(map(int, deeper)))
         wide = _WIDE_REF.findall(chunk)
+        wide = [w.upper() for w in wide]
         letters = max(wide, key=lambda c: (len(c), c)) if wide else next(
-            (bytes([c]) for c in range(ord("Z"), ord("A") - 1, -1) if chunk.find(b' r="%c' % c) >= 0), b"")
+            (bytes([c]) for c, pattern in _LETTER_REF.items() if pattern.search(chunk)), b"")
         columns = max(columns, _column_number(letters))
         tail = chunk[-256:]
     return rows, columns

@@ -95,3 +95,29 @@ def test_the_other_files_of_the_source_are_still_read(tmp_path, ids):
     assert data["id_number"].tolist() == [ids[2]]
     assert "hukou/a_bomb.xlsx" in records[0].error and "xl/sharedStrings.xml" in records[0].error
     assert not records[1].error and records[1].rows_read == 1
+
+
+@pytest.mark.parametrize("cell, part", [
+    ("<row r='1048576'><c r='XFD1048576' t='inlineStr'><is><t>x</t></is></c></row>", "xl/worksheets/sheet1.xml"),
+    ('<row\tr="1048576"><c\tr = "XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>', "xl/worksheets/sheet1.xml"),
+    ('<row r="1048576"><c r="xfd1048576" t="inlineStr"><is><t>x</t></is></c></row>', "xl/worksheets/sheet1.xml"),
+    ("<row r='1048576'><c r='XFD1048576' t='inlineStr'><is><t>x</t></is></c></row>", "xl/elsewhere/data.xml"),
+])
+def test_a_far_cell_is_refused_however_its_reference_is_written_and_wherever_its_sheet_lies(cell, part, tmp_path, ids):
+    """XML lets an attribute be written with either quote and any white space, and a workbook's relationships may
+    put its worksheet anywhere: a cell at XFD1048576 made calamine allocate 512 GiB and abort the whole night."""
+    plain = write_xlsx(tmp_path / "plain.xlsx", {"hukou": rows(ids)})
+    far = tmp_path / "far.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(far, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</sheetData>", cell.encode() + b"</sheetData>")
+                if part != item.filename:
+                    out.writestr(part, data)
+                    data = data.replace(cell.encode(), b"")
+            out.writestr(item, data)
+    started = time.monotonic()
+    with pytest.raises(SourceFileError, match="16384 columns"):
+        read_file(far, HUKOU, "hukou/far.xlsx")
+    assert time.monotonic() - started < 5
