@@ -446,15 +446,20 @@ def quiet_task_logs():
 
 
 # A URL with a password (scheme://user:password@…): the process list shows every argument to every user.
-_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@")
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^@]*:[^@]*@")
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGHUP}
 SAFE_PASSWORD_WAYS = ("the JINGZHUN_WAREHOUSE environment variable, a PostgreSQL password file (~/.pgpass or "
                       "PGPASSFILE) or a service file (PGSERVICEFILE, postgresql+psycopg:///?service=NAME)")
 
 
 def secret_arguments(argv: list[str]) -> list[int]:
-    """The places (1-based) of arguments holding a URL with a password."""
-    return [i for i, arg in enumerate(argv, 1) if _URL_WITH_PASSWORD.search(arg)]
+    """The places (1-based) of arguments holding a URL with a password (``--opt=URL`` too), as SQLAlchemy
+    would read it (:func:`jingzhun.privacy.url_secret`), or anything shaped like ``scheme://user:secret@``."""
+    from jingzhun.privacy import url_secret
+
+    return [i for i, arg in enumerate(argv, 1)
+            if _URL_WITH_PASSWORD.search(arg) or url_secret(arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg
+                                                              else arg)[1] is not None]
 
 
 def _watch_stop_signals() -> None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.engine import make_url
 
 from jingzhun import yamlfile
 from jingzhun.contract import SOURCES
+from jingzhun.privacy import url_secret
 
 
 class DatabaseSource(BaseModel):
@@ -30,8 +30,8 @@ class DatabaseSource(BaseModel):
 
     @property
     def label(self) -> str:
-        """How the run records it (the password hidden)."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        """How the run records it (the password, in the URL's user part or its query, left out)."""
+        return url_secret(self.url)[0]
 
 
 def load_database_sources(path: str | Path | None) -> dict[str, DatabaseSource]:

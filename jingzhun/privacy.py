@@ -38,6 +38,27 @@ from pathlib import Path
 ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)(\d{6})\d{8,11}([\dXx])(?![0-9A-Za-z])(?!\.[0-9])")
 
 
+def url_secret(text: str) -> tuple[str, str | None]:
+    """(``text`` without its password, the password or None) for a database URL as SQLAlchemy reads it: the
+    password of ``user:password@`` (slashes and spaces included) and a ``password`` query parameter (which
+    libpq takes too); any text that is not such a URL is returned as it is."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if "://" not in text:
+        return text, None
+    try:
+        url = make_url(text.strip())
+    except (ArgumentError, ValueError):
+        return text, None
+    keys = [k for k in url.query if k.lower() == "password"]
+    password = url.password if url.password is not None else next((str(url.query[k]) for k in keys), None)
+    if password is None:
+        return text, None
+    hidden = url._replace(password=None).difference_update_query(keys)  # set(password=None) keeps it
+    return hidden.render_as_string(hide_password=False), str(password)
+
+
 PRIVATE_UMASK = 0o077  # group and others: no read, no write, no entry
 
 

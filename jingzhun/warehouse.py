@@ -38,7 +38,7 @@ from sqlalchemy.exc import OperationalError
 from jingzhun import clock
 from jingzhun.contract import SOURCES, Source
 from jingzhun.evidence import digest_body
-from jingzhun.privacy import Refused, SafeError
+from jingzhun.privacy import Refused, SafeError, url_secret
 from jingzhun.staging import DERIVED
 
 metadata = MetaData()
@@ -247,11 +247,10 @@ PASSWORD_VARIABLE = "JINGZHUN_WAREHOUSE_PASSWORD"
 def without_password(url: str) -> str:
     """``url`` without its password, which is kept in this process's environment (``JINGZHUN_WAREHOUSE_PASSWORD``)
     for :func:`connect` to use: a password is never a flow parameter, a log line or a run record."""
-    parsed = make_url(url)
-    if parsed.password is None:
-        return url
-    os.environ[PASSWORD_VARIABLE] = str(parsed.password)
-    return parsed._replace(password=None).render_as_string(hide_password=False)  # set(password=None) keeps it
+    shown, password = url_secret(url)
+    if password is not None:
+        os.environ[PASSWORD_VARIABLE] = password
+    return shown
 
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "sql" / "migrations"

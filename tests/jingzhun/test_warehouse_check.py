@@ -6,10 +6,11 @@ exit 2, no traceback, no password."""
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 
-from jingzhun import cli
+from jingzhun import cli, warehouse
 
 from helpers import published_empty
 
@@ -89,6 +90,8 @@ def test_a_malformed_or_unreachable_warehouse_is_one_line_without_the_password(u
     ["flags", "export", "--warehouse", "postgresql+psycopg://jz:s3cret@127.0.0.1/jz", "--out", "x.csv"],
     ["run", "--landing", ".", "--warehouse=postgresql://jz:s3cret@db.example/jz"],
     ["review", "export", "--out", "x.xlsx", "--warehouse", "sqlite://u:s3cret@/x.sqlite"],
+    ["flags", "export", "--out", "x.csv", "--warehouse", "postgresql+psycopg://jz@127.0.0.1/jz?password=s3cret"],
+    ["flags", "export", "--out", "x.csv", "--warehouse", "postgresql+psycopg://jz:s3/cret@127.0.0.1/jz"],
 ])
 def test_a_password_on_the_command_line_is_refused_at_once_naming_the_safe_ways(argv, capsys, tmp_path, monkeypatch):
     """The process list shows every argument to every user for as long as the command runs: a URL with a
@@ -119,3 +122,18 @@ def test_a_service_file_is_one_of_the_safe_ways(postgres_url, tmp_path, monkeypa
     out = tmp_path / "flags.csv"
     assert cli.main(["flags", "export", "--warehouse", "postgresql+psycopg:///?service=jingzhun", "--out", str(out)]) == 0
     assert out.is_file() and "0 flags" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://jz@db/jz?sslmode=require&password=s3cret",
+                                 "postgresql+psycopg://jz:s3/c ret@db/jz"])
+def test_a_password_in_the_query_or_with_slashes_is_taken_out_wherever_a_url_is_shown(url, monkeypatch):
+    """libpq takes ``?password=`` too, and SQLAlchemy reads a password holding ``/`` or a space: the warehouse URL
+    passed on and a database source's recorded label (its rows' ``_file``) hold neither."""
+    from jingzhun.landing import DatabaseSource
+
+    monkeypatch.delenv(warehouse.PASSWORD_VARIABLE, raising=False)
+    shown = warehouse.without_password(url)
+    assert "s3" not in shown and "password" not in shown and shown.startswith("postgresql+psycopg://jz@db/jz")
+    assert os.environ[warehouse.PASSWORD_VARIABLE] in ("s3cret", "s3/c ret")
+    label = DatabaseSource(url=url, query="SELECT 1").label
+    assert "s3" not in label and "password" not in label
