@@ -68,8 +68,6 @@ class Rule:
 class Catalogue:
     rules: dict[str, Rule]
 
-    def model_sql(self, rule: Rule, part: EvidencePart) -> str:
-        return rule.model_path(part).read_text(encoding="utf-8")
 
 
 def _rule(code: str, entry: dict, folder: Path, where: str, sources: Mapping[str, Source]) -> Rule:

@@ -156,11 +156,13 @@ def transpile(sql: str, dialect: str) -> str:
 # ---------------------------------------------------------------- the seam
 
 class DuckDB:
-    """The in-process backend: one DuckDB connection, spilling to ``work_dir`` beyond ``memory_limit``."""
+    """The in-process backend: one DuckDB connection, spilling to ``work_dir`` beyond ``memory_limit`` (at most
+    ``spill_limit``)."""
 
     dialect = "duckdb"
 
-    def __init__(self, work_dir: Path | None = None, memory_limit: str | None = None, threads: int | None = None):
+    def __init__(self, work_dir: Path | None = None, memory_limit: str | None = None, threads: int | None = None,
+                 spill_limit: str | None = None):
         import duckdb
 
         database = ":memory:"
@@ -170,6 +172,8 @@ class DuckDB:
             database = str(work_dir / "engine.duckdb")
             Path(database).unlink(missing_ok=True)
             config["temp_directory"] = str(work_dir / "spill")
+            if spill_limit:
+                config["max_temp_directory_size"] = spill_limit
         if memory_limit:
             config["memory_limit"] = memory_limit
         if threads:
@@ -226,7 +230,7 @@ def backend_for(name: str, work_dir: Path | None, policy: Policy, master: str | 
     """The backend a run asked for: ``duckdb`` (in-process, the default) or ``spark`` (:mod:`jingzhun.spark`;
     ``scratch``: where Spark spills, for as long as the process's session lives)."""
     if name == "duckdb":
-        return DuckDB(work_dir, policy.engine.memory_limit, policy.engine.threads)
+        return DuckDB(work_dir, policy.engine.memory_limit, policy.engine.threads, policy.engine.spill_limit)
     if name == "spark":
         from jingzhun.spark import Spark
 
@@ -251,7 +255,7 @@ class Engine:
 
     def __enter__(self) -> Engine:
         if self.backend is None:
-            self.backend = DuckDB(self.work_dir, self.memory_limit, self.threads)
+            self.backend = DuckDB(self.work_dir, self.memory_limit, self.threads, self.policy.engine.spill_limit)
         self._built: set[Path] = set()
         self.arrived = {name: self._columns_sent(name) for name in SOURCES}
         self.relations: set[str] = set()
@@ -364,7 +368,8 @@ class Engine:
     def flags(self, unavailable: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
         """Every rule that can be evaluated tonight: its flags (one row per flag), and the others' reasons."""
         models = intermediate_models()
-        self.check_models(rule_models(self.catalogue), self.relations | set(models))
+        self._rule_sql = rule_models(self.catalogue)  # read once: what is checked is what runs
+        self.check_models(self._rule_sql, self.relations | set(models))
         skipped = {code: reason for code, rule in self.catalogue.rules.items()
                    if (reason := not_evaluated_reason(rule, self.arrived, unavailable, rule_sources(rule, models)))}
         evaluable = [rule for code, rule in self.catalogue.rules.items() if code not in skipped]
@@ -394,7 +399,7 @@ class Engine:
         parts = []
         for part in rule.evidence:
             relation = f"rows__{rule.code}__{part.part or 'records'}"
-            self._model(relation, self.catalogue.model_sql(rule, part), rule.model_path(part).name)
+            self._model(relation, self._rule_sql[rule.model_path(part).name], rule.model_path(part).name)
             types = self.types(relation)
             check_model_columns(rule, part, types)
             parts.append((identifier(relation), types))

@@ -103,7 +103,7 @@ class EngineSettings(BaseModel):
     """How much of the machine the run may use: beyond ``memory_limit`` the matching engine spills to the run folder
     (DuckDB's units: ``4GB``, ``1500MB``, ``6GiB``); ``threads`` defaults to the machine's cores; staging and the
     quality gate hold at most ``batch_rows`` rows of a register's text at a time; one model runs at most
-    ``model_seconds``."""
+    ``model_seconds`` and the engine spills at most ``spill_limit``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,6 +113,9 @@ class EngineSettings(BaseModel):
     # the longest one model may run (a county's take under a second, a province's on Spark minutes): a model that
     # never ends is stopped and named instead of holding the night
     model_seconds: float = Field(1_800, gt=0)
+    # the most the engine may spill to the run folder (DuckDB's own cap is 90 % of the free disk: a model that
+    # sorts a cross join would fill it)
+    spill_limit: str = Field("50GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
 class SparkSettings(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from helpers import AS_OF
+from helpers import AS_OF, yaml_text
 
 from jingzhun.catalogue import current
 from jingzhun.engine import INTERMEDIATE, Engine, backend_for
@@ -91,7 +91,7 @@ def test_a_model_that_never_ends_on_spark_is_stopped_at_the_policys_limit(frames
 
     (tmp_path / "pack" / "rules").mkdir(parents=True)
     entry = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))["rules"]["RM_CAR"]
-    (tmp_path / "pack" / "rules.yaml").write_text(yaml.safe_dump({"rules": {"RM_PACK": entry}}, allow_unicode=True),
+    (tmp_path / "pack" / "rules.yaml").write_text(yaml_text({"rules": {"RM_PACK": entry}}),
                                                   encoding="utf-8")
     (tmp_path / "pack" / "rules" / "RM_PACK.sql").write_text(
         "SELECT c.* FROM int_member_cars AS c, hukou AS a, hukou AS b, hukou AS d "
