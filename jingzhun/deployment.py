@@ -37,7 +37,7 @@ from jingzhun import yamlfile
 from jingzhun.privacy import Refused
 
 KINDS = get_args(Kind)
-NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+NAME = re.compile(r"[a-z][a-z0-9_]{1,40}")  # fullmatch: "$" lets a trailing newline through
 ENVIRONMENT = "JINGZHUN_DEPLOYMENT"  # a worker's deployment file, when its runs are not given one
 SHIPPED = dict(SOURCES)  # the contract as jingzhun ships it: what a deployment file is checked against
 
@@ -121,7 +121,7 @@ def _more_aliases(source: Source, entry: dict, at: str) -> Source:
 
 def _new_source(name: str, entry: dict, at: str) -> tuple[Source, str]:
     _only(entry, {"title", "department", "columns"}, at)
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise DeploymentError(f"{at}: a source's name is lower-case letters, digits and _ (2 to 41 characters)")
     if not isinstance(entry.get("title"), str) or not entry["title"].strip():
         raise DeploymentError(f"{at}.title: missing (the register's Chinese name)")
@@ -143,7 +143,7 @@ def _new_source(name: str, entry: dict, at: str) -> tuple[Source, str]:
 def _column(entry: dict, at: str) -> Column:
     _only(entry, {"name", "aliases", "kind", "required", "vocabulary", "max_chars"}, at)
     name = entry.get("name")
-    if not isinstance(name, str) or not NAME.match(name) or name.startswith("_") or "__" in name:
+    if not isinstance(name, str) or not NAME.fullmatch(name) or name.startswith("_") or "__" in name:
         raise DeploymentError(f"{at}.name: a column's name is lower-case letters, digits and _ (got {name!r})")
     kind = entry.get("kind", "text")
     if kind not in KINDS:

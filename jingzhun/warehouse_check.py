@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from jingzhun.privacy import Refused
+from jingzhun.storage import StorageBusy, storage_problem
 
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -67,7 +68,7 @@ def _sqlite(path: Path, may_create: bool, default: bool) -> str | None:
         try:
             with engine.connect() as conn:
                 published = _published(conn)
-        except OperationalError:
+        except OperationalError:  # not a database jingzhun can read
             published = 0
         finally:
             engine.dispose()
@@ -89,5 +90,8 @@ def _published(conn) -> int:
 
     try:
         return int(conn.execute(select(func.count(run_rules.c.run_id.distinct()))).scalar())
-    except Exception:  # noqa: BLE001 - no runs table: not a warehouse (yet)
+    except Exception as exc:  # noqa: BLE001 - no runs table: not a warehouse (yet), unless it is being written
+        busy = storage_problem(exc, "--warehouse")
+        if isinstance(busy, StorageBusy):
+            raise busy from None
         return 0

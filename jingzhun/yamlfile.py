@@ -48,6 +48,8 @@ def parse(text: str, name: str, aliases: bool = False) -> Any:
         raise YamlFileError(f"{name}: 第{found.line}行使用了 YAML 锚点或别名(& 或 *),配置文件中不允许,请逐项写出 "
                             f"(line {found.line}: a YAML anchor or alias (& or *) is not allowed in a configuration "
                             f"file; write each value out)") from None
+    except RecursionError:  # a few hundred nested brackets in under 1 KB
+        raise YamlFileError(f"{name}: 嵌套层数过深,不是可用的配置 (nested too deeply to be a configuration)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         at = f"第{mark.line + 1}行" if mark else ""

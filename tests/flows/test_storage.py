@@ -67,6 +67,11 @@ def test_an_embedded_warehouse_another_process_is_writing_is_busy_in_one_line(co
         assert code == cli.EXIT_BUSY
         assert "another process is writing the embedded warehouse" in line and "Traceback" not in everything
         assert time.monotonic() - started < 120
+        export = subprocess.run([sys.executable, "-m", "jingzhun.cli", "flags", "export", "--warehouse",
+                                 f"sqlite:///{path}", "--out", str(tmp_path / "flags.csv")], capture_output=True,
+                                text=True, timeout=300)
+        assert export.returncode == cli.EXIT_BUSY, export.stderr  # not "holds no published run"
+        assert "another process is writing the embedded warehouse" in export.stderr
     finally:
         holder.kill()
         holder.wait()

@@ -116,3 +116,17 @@ def test_rules_preview_refuses_a_bomb_in_its_folder_with_exit_2(tmp_path, capsys
     assert time.monotonic() - started < 2
     err = capsys.readouterr().err
     assert err.startswith(f"refused: {name}: 第1行使用了 YAML 锚点或别名") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("read, error, name", [
+    (load_policy, PolicyError, "policy.yaml"),
+    (read_deployment, DeploymentError, "deployment.yaml"),
+    (read_catalogue, CatalogueError, "rules.yaml"),
+    (load_database_sources, yamlfile.YamlFileError, "sources.yaml"),
+])
+def test_nesting_too_deep_for_a_configuration_is_refused_in_one_line(tmp_path, read, error, name):
+    """A few hundred brackets in under 1 KB made PyYAML's composer recurse past Python's limit (a traceback)."""
+    deep = "a: " + "[" * 400 + "]" * 400 + "\n"
+    assert len(deep) < 1024
+    with pytest.raises(error, match=f"{name}: 嵌套层数过深"):
+        read(write(tmp_path / name, deep))
