@@ -18,6 +18,7 @@ from jingzhun.contract import SOURCES
 from jingzhun.privacy import Refused
 from jingzhun.review import DIRECTION_TITLES, STATUS_TITLES, rule_titles
 from jingzhun.sheets import table_sheet
+from jingzhun.written import save_workbook
 
 def person_keys() -> dict[str, str]:
     """Per source, its identity-number column (a deployment's sources included)."""
@@ -138,6 +139,5 @@ def write_dossier(engine: Engine, number: str, out: Path) -> dict:
         table_sheet(wb.create_sheet(spec.title[:31]), f"{spec.title}(报送部门:{spec.department})", rows,
                     columns + [("来源文件及行号", "_where", 30)])
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
+    save_workbook(wb, out)
     return {"members": len(people), "records": int(sum(len(r) for r in found.values())), "flags": len(flagged)}

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from jingzhun import clock, warehouse
 from jingzhun.privacy import Refused
+from jingzhun.written import save_workbook, write_whole
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -62,8 +63,7 @@ def write_table(frame: pd.DataFrame, out: Path, sheet: str = "flags") -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     safe = frame.apply(spreadsheet_safe)
     if out.suffix.lower() == ".csv":
-        safe.to_csv(out, index=False, encoding="utf-8-sig")
-        return out
+        return write_whole(out, lambda part: safe.to_csv(part, index=False, encoding="utf-8-sig"))
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = sheet
@@ -82,5 +82,5 @@ def write_table(frame: pd.DataFrame, out: Path, sheet: str = "flags") -> Path:
     # evidence, would print unreadably small): the review workbook is the document made for printing
     ws.page_setup.orientation, ws.page_setup.paperSize = "landscape", ws.PAPERSIZE_A4
     ws.print_title_rows = "1:1"
-    wb.save(out)
+    save_workbook(wb, out)
     return out

@@ -21,6 +21,7 @@ from jingzhun.privacy import Refused
 from jingzhun.review import DIRECTION_TITLES, rule_titles
 from jingzhun.sheets import table_sheet
 from jingzhun.catalogue import RULES
+from jingzhun.written import save_workbook
 
 DIRECTIONS = ("remove", "add", "revert", "exit", "refer", "review")
 COUNTS = ["register_households", "register_persons", "unexited_households", "unexited_persons", "hukou_persons"]
@@ -97,8 +98,7 @@ def write_indicators(engine: Engine, policy: Policy, out: Path) -> dict:
                 [c for c in COLUMNS if c[1] != "village_code"], subtitle=";".join(notes))
     _chart(wb, len(villages))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
+    save_workbook(wb, out)
     return {"villages": len(villages), "townships": len(townships), "run_id": about["run_id"],
             "below": int(villages["below"].eq("是").sum()), "not_evaluated": about["not_evaluated"]}
 

@@ -28,6 +28,7 @@ from jingzhun.exports import spreadsheet_safe
 from jingzhun.policy import Policy
 from jingzhun.review import latest_reviews
 from jingzhun.sheets import LINE_HEIGHT, text_lines
+from jingzhun.written import save_workbook
 
 CATEGORIES = {"add": "拟纳入", "remove": "拟清退", "exit": "拟退出", "revert": "拟返贫"}
 assert tuple(CATEGORIES) == POSTED_DIRECTIONS  # one list of what is posted: the catalogue's
@@ -174,6 +175,5 @@ def write_publicity(listed: pd.DataFrame, out: Path, policy: Policy, start: date
     ws.page_margins = PageMargins(left=0.6, right=0.6, top=0.7, bottom=0.7)
     ws.print_options.horizontalCentered = True
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
+    save_workbook(wb, out)
     return out

@@ -20,6 +20,7 @@ import pandas as pd
 from jingzhun.contract import SOURCES
 from jingzhun.readers import NOT_DATA_REASONS
 from jingzhun.sheets import table_sheet
+from jingzhun.written import save_workbook
 
 MAX_ROWS_PER_SHEET = 5000   # rows listed per source; all of them are in the warehouse's quarantine table
 STATUS_WORDS = {"loaded": "已加载", "blocked": "已阻断(本次未使用)", "failed": "文件无法读取", "missing": "未收到文件",
@@ -79,7 +80,7 @@ def write_validation_workbook(out: Path, summary: dict[str, dict], results: pd.D
         title = (f"{spec.title}:隔离行 {int(rows['kind'].eq('隔离').sum())} 行,非数据行 {int(rows['kind'].eq('非数据行').sum())} 行"
                  + (f"(仅列出前 {MAX_ROWS_PER_SHEET} 行,全部见数据仓库 quarantine 表)" if len(rows) > len(shown) else ""))
         table_sheet(wb.create_sheet(f"{spec.title[:26]}·隔离行"), title, rows_table(source, shown), ROWS)
-    wb.save(out)
+    save_workbook(wb, out)
     return out
 
 

@@ -24,6 +24,7 @@ from jingzhun import clock, labels, warehouse
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.sheets import LINE_HEIGHT, print_setup, text_lines
 from jingzhun.catalogue import RULES
+from jingzhun.written import save_workbook
 
 SHEET = "核实清单"
 DECISIONS = {"确认": "confirmed", "驳回": "dismissed", "待核实": "open"}
@@ -132,8 +133,7 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     for column, width in zip("ABCD", (16, 16, 16, 12)):
         summary.column_dimensions[column].width = width
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
+    save_workbook(wb, out)
     return out
 
 
