@@ -130,3 +130,11 @@ def test_nesting_too_deep_for_a_configuration_is_refused_in_one_line(tmp_path, r
     assert len(deep) < 1024
     with pytest.raises(error, match=f"{name}: 嵌套层数过深"):
         read(write(tmp_path / name, deep))
+
+
+def test_a_file_far_longer_than_a_configuration_is_refused_before_it_is_parsed(tmp_path):
+    huge = "".join(f"k{i}: {i}\n" for i in range(600_000))
+    started = time.monotonic()
+    with pytest.raises(PolicyError, match="policy.yaml: 文件过大"):
+        load_policy(write(tmp_path / "policy.yaml", huge))
+    assert time.monotonic() - started < 2
