@@ -38,8 +38,8 @@ _OUTSIDE_PREFIXES = ("Current", "Local", "Session")  # current_date, localtimest
 
 
 class ModelFailed(SafeError):
-    """A model failed as it ran: named with the kind of error (DuckDB's words without the values they quote,
-    Spark's error condition), never with the engine's message as it was."""
+    """A model failed as it ran: named with the kind of error (DuckDB's ``Conversion Error``, Spark's error
+    condition), never with the engine's message, which may quote a row."""
 
 
 class ModelRefused(CatalogueError):
