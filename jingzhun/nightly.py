@@ -48,6 +48,7 @@ def nightly(landing: str, warehouse_url: str | None = None, as_of: date | None =
     re-run that changes no decided flag.
     ``engine``: where the quality gate and the rules run, in-process (``duckdb``) or on Spark (``spark``, at
     ``spark_master``, else ``JINGZHUN_SPARK_MASTER``, else the policy's ``spark.master``)."""
+    warehouse.refuse_password_parameter(warehouse_url)
     return run_landing(landing, warehouse_url=warehouse_url, as_of=as_of, config=config,
                        scope=Scope(region or None, keep_decisions=earlier),
                        dry_run=dry_run, work_dir=work_dir, sources_config=sources_config,

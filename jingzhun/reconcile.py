@@ -42,6 +42,7 @@ def reconcile(landing: str, region: RegionCode, households: list[str] | None = N
               sources_config: str | None = None, deployment_file: str | None = None, engine: EngineName = "duckdb",
               spark_master: str | None = None, today: Today = None, earlier: bool = False) -> dict:
     """Reconcile one region (optionally some households, some sources) now; returns the run summary."""
+    warehouse.refuse_password_parameter(warehouse_url)
     url = warehouse.resolve_url(warehouse_url, work_folder(work_dir))
     scope = Scope(region, tuple(households or ()), keep_decisions=earlier)
     check_scope(warehouse.connect(url), scope)  # again here: a deployment's run does not pass the command line

@@ -244,6 +244,14 @@ def resolve_url(url: str | None, work_dir: str | Path) -> str:
 PASSWORD_VARIABLE = "JINGZHUN_WAREHOUSE_PASSWORD"
 
 
+def refuse_password_parameter(url: str | None) -> None:
+    """A flow's ``warehouse_url`` holding a password is refused: Prefect stores a run's parameters with it, shown
+    to everyone who may see the run (the command line takes the password out before the flow starts)."""
+    if url and url_secret(url)[1] is not None:
+        raise Refused("warehouse_url: 流程参数中不得包含密码 (a flow parameter may not hold a password: Prefect stores "
+                      "it with the run; give it through the worker's JINGZHUN_WAREHOUSE, a .pgpass or a service file)")
+
+
 def without_password(url: str) -> str:
     """``url`` without its password, which is kept in this process's environment (``JINGZHUN_WAREHOUSE_PASSWORD``)
     for :func:`connect` to use: a password is never a flow parameter, a log line or a run record."""

@@ -125,6 +125,21 @@ def test_malformed_parameters_are_refused_before_any_work(landing, tmp_path, bad
     assert _runs(url) == 0
 
 
+@pytest.mark.parametrize("flow", ["nightly", "reconcile"])
+def test_a_password_in_a_flow_parameter_is_refused_before_any_work(landing, tmp_path, flow):
+    """Prefect stores a run's parameters with it: a warehouse_url holding a password is refused, not used."""
+    from jingzhun.nightly import nightly
+    from jingzhun.privacy import Refused
+
+    url = "postgresql+psycopg://jz@127.0.0.1/jz?password=s3cret"
+    with pytest.raises(Refused, match="may not hold a password") as refused:
+        if flow == "nightly":
+            nightly(landing=str(landing), warehouse_url=url, work_dir=str(tmp_path / "w"), as_of=AS_OF, today=AS_OF)
+        else:
+            reconcile(landing=str(landing), region="620421", warehouse_url=url, work_dir=str(tmp_path / "w"))
+    assert "s3cret" not in str(refused.value) and not (tmp_path / "w").exists()
+
+
 def test_a_region_or_household_the_register_does_not_hold_is_refused_before_any_work(landing, tmp_path):
     first = run(landing, tmp_path)
     kw = dict(landing=str(landing), warehouse_url=first["warehouse"], work_dir=str(tmp_path / "work"), as_of=AS_OF, today=AS_OF)
