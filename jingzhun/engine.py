@@ -134,9 +134,13 @@ def rule_relations(sources: Mapping[str, Source] | None = None) -> set[str]:
 def check_catalogue(catalogue: Catalogue, sources: Mapping[str, Source] | None = None) -> None:
     """Refuse a catalogue any of whose models does more than read (when a pack is read, before any run;
     ``sources``: the registers it may read, the contract's and its deployment's)."""
-    known = rule_relations(sources)
-    for name, sql in rule_models(catalogue).items():
-        check_model(sql, known, name, CARRIED_FUNCTIONS)
+    check_models(rule_models(catalogue), rule_relations(sources))
+
+
+def check_models(models: Mapping[str, str], relations: set[str]) -> None:
+    """Refuse any of ``models`` (name -> SQL) that reads anything but ``relations`` or does anything but read."""
+    for name, sql in models.items():
+        check_model(sql, relations, name, CARRIED_FUNCTIONS)
 
 
 def transpile(sql: str, dialect: str) -> str:
@@ -292,9 +296,7 @@ class Engine:
     def check_models(self, models: Mapping[str, str], relations: set[str] | None = None) -> None:
         """Refuse, before any model runs, a model that reads anything but what this engine registered (and the
         other ``models``) or does anything but read (:func:`jingzhun.sandbox.check_model`)."""
-        known = (self.relations if relations is None else relations) | set(models)
-        for name, sql in models.items():
-            check_model(sql, known, name, CARRIED_FUNCTIONS)
+        check_models(models, (self.relations if relations is None else relations) | set(models))
 
     def _columns_sent(self, source: str) -> list[str]:
         """The columns tonight's ``source`` arrived with (empty when it did not arrive): read once, :attr:`arrived`."""

@@ -212,3 +212,19 @@ def read_only(path: Path) -> None:
     import subprocess
 
     subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+def rule_pack(folder: Path, sql: str, deployment: bool = False) -> Path:
+    """A rules folder with one rule, RM_CAR's catalogue entry under the code RM_PACK, whose model is ``sql`` (and
+    with ``deployment``, the deployment.yaml that adds it)."""
+    import yaml
+
+    from jingzhun.catalogue import CATALOGUE
+
+    (folder / "rules").mkdir(parents=True)
+    entry = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))["rules"]["RM_CAR"]
+    (folder / "rules.yaml").write_text(yaml_text({"rules": {"RM_PACK": entry}}), encoding="utf-8")
+    (folder / "rules" / "RM_PACK.sql").write_text(sql, encoding="utf-8")
+    if deployment:
+        (folder / "deployment.yaml").write_text("rules: rules.yaml\n", encoding="utf-8")
+    return folder

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from helpers import AS_OF, publish_county, yaml_text
+from helpers import AS_OF, publish_county, rule_pack, yaml_text
 from jingzhun import cli, warehouse
-from jingzhun.catalogue import CATALOGUE, CatalogueError, load_catalogue, read_catalogue
+from jingzhun.catalogue import CatalogueError, load_catalogue, read_catalogue
 from jingzhun.engine import CARRIED_FUNCTIONS, Engine, check_catalogue, rule_relations
 from jingzhun.policy import Policy
 from jingzhun.sandbox import ModelFailed, ModelRefused, ModelTimedOut, check_model
@@ -84,16 +83,7 @@ def test_rule_codes_and_evidence_keys_are_identifiers(code, fields, tmp_path):
 # ---------------------------------------------------------------- from preview and from a run
 
 def _pack(tmp_path: Path, sql: str, deployment: bool = False) -> Path:
-    """A rules folder with one rule (RM_CAR's entry under the code RM_PACK) whose model is ``sql``."""
-    folder = tmp_path / "pack"
-    (folder / "rules").mkdir(parents=True)
-    entry = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))["rules"]["RM_CAR"]
-    (folder / "rules.yaml").write_text(yaml_text({"rules": {"RM_PACK": entry}}),
-                                       encoding="utf-8")
-    (folder / "rules" / "RM_PACK.sql").write_text(sql, encoding="utf-8")
-    if deployment:
-        (folder / "deployment.yaml").write_text("rules: rules.yaml\n", encoding="utf-8")
-    return folder
+    return rule_pack(tmp_path / "pack", sql, deployment)
 
 
 @pytest.fixture(scope="module")

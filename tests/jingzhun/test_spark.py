@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from helpers import AS_OF, yaml_text
+from helpers import AS_OF, rule_pack
 
 from jingzhun.catalogue import current
 from jingzhun.engine import INTERMEDIATE, Engine, backend_for
@@ -84,23 +84,16 @@ def test_a_model_that_never_ends_on_spark_is_stopped_at_the_policys_limit(frames
     """The time limit holds on Spark too: its jobs are cancelled and the model is named."""
     import time
 
-    import yaml
-
-    from jingzhun.catalogue import CATALOGUE, read_catalogue
+    from jingzhun.catalogue import read_catalogue
     from jingzhun.sandbox import ModelTimedOut
 
-    (tmp_path / "pack" / "rules").mkdir(parents=True)
-    entry = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))["rules"]["RM_CAR"]
-    (tmp_path / "pack" / "rules.yaml").write_text(yaml_text({"rules": {"RM_PACK": entry}}),
-                                                  encoding="utf-8")
-    (tmp_path / "pack" / "rules" / "RM_PACK.sql").write_text(
-        "SELECT c.* FROM int_member_cars AS c, hukou AS a, hukou AS b, hukou AS d "
-        "WHERE a.name || b.name || d.name = 'never'", encoding="utf-8")
+    pack = rule_pack(tmp_path / "pack", "SELECT c.* FROM int_member_cars AS c, hukou AS a, hukou AS b, hukou AS d "
+                                        "WHERE a.name || b.name || d.name = 'never'")
     policy = Policy.model_validate({"engine": {"model_seconds": 20}})
     started = time.monotonic()
     backend = backend_for("spark", tmp_path / "engine", policy)
     with pytest.raises(ModelTimedOut, match=r"model RM_PACK.sql: stopped after 20 s"):
-        with Engine(frames, policy, pd.Timestamp(AS_OF), read_catalogue(tmp_path / "pack" / "rules.yaml"),
+        with Engine(frames, policy, pd.Timestamp(AS_OF), read_catalogue(pack / "rules.yaml"),
                     backend=backend) as engine:
             engine.flags({})
     assert time.monotonic() - started < 300
