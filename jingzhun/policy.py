@@ -133,6 +133,22 @@ class SparkSettings(BaseModel):
     conf: dict[str, str] = {}
 
 
+class SignoffSettings(BaseModel):
+    """The sign-off chain's numbers (signoff.md; seeds 000 and 002): a 公示 lasts ``publicity_days`` whole days (0: a
+    province that publicises offline), 乡镇审核's 入户核实 names at least ``min_verifiers`` people, and a second 公示
+    follows it unless ``second_publicity`` is false. A browser session lasts ``session_hours``; ``max_failed_logins``
+    failures in a row lock an account for ``lockout_minutes``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    publicity_days: int = Field(7, ge=0, le=60)
+    min_verifiers: int = Field(3, ge=1, le=20)
+    second_publicity: bool = True
+    session_hours: float = Field(8, gt=0, le=24 * 7)
+    max_failed_logins: int = Field(5, ge=1, le=100)
+    lockout_minutes: float = Field(15, gt=0)
+
+
 class Policy(BaseModel):
     """Policy parameters of the cross-match rules (rules.md, "Policy parameters")."""
 
@@ -183,6 +199,7 @@ class Policy(BaseModel):
     limits: ReaderLimits = ReaderLimits()
     engine: EngineSettings = EngineSettings()
     spark: SparkSettings = SparkSettings()
+    signoff: SignoffSettings = SignoffSettings()
 
     def vocabulary_of(self, column) -> dict[str, str]:
         """The code list of a vocab column: its own (a deployment's source) or the policy's ``vocab`` field."""

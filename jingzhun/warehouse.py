@@ -1,4 +1,4 @@
-"""The warehouse: schema, the one seam for SQL dialect differences, and the run's writes.
+"""The warehouse: the one seam for SQL dialect differences, and the run's writes.
 
 Everything takes an SQLAlchemy ``Engine``; the embedded default is a SQLite
 file, production is PostgreSQL (``postgresql+psycopg://``). Only
@@ -30,204 +30,24 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text as sql_text
-from sqlalchemy import (Boolean, Column, Connection, Date, DateTime, Engine, Float, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (Boolean, Connection, Date, DateTime, Engine, Float, Integer, MetaData, Table,
                         case, create_engine, delete, func, insert, select, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from jingzhun import clock
-from jingzhun.contract import SOURCES, Source
 from jingzhun.evidence import digest_body
 from jingzhun.privacy import Refused, SafeError, url_secret
-from jingzhun.staging import DERIVED
+from jingzhun.signoff.stages import Action, first_stage
 
-metadata = MetaData()
+from jingzhun.schema import (
+    metadata, runs, run_files, validation_results, quarantine, flags, run_rules, wap_flags,
+    reviews, publicity_posts, village_indicators, regions, steps, users, sessions, api_tokens,
+    audit_log, FLAG_EXPORT_COLUMNS, staging_table_name, staging_tables, DEPLOYMENT_TABLES, add_source_table, remove_source_tables)
 
-runs = Table(
-    "runs", metadata,
-    Column("run_id", String(40), primary_key=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
-    Column("status", String(16), nullable=False),  # running | published | dry_run | failed
-    Column("as_of", Date, nullable=False),
-    Column("landing", Text),
-    Column("region", String(12)),
-    Column("parameters", Text),     # JSON
-    Column("timings", Text),        # JSON: stage -> seconds
-    Column("sources", Text),        # JSON: source -> status and counts
-    Column("error", Text),
-    Column("host", String(255)),
-    Column("pid", Integer),
-)
+# the tables (jingzhun/schema.py), re-exported for the clients that know them as warehouse.flags and so on
+__all__ = ["metadata", "runs", "run_files", "validation_results", "quarantine", "flags", "run_rules", "wap_flags", "reviews", "publicity_posts", "village_indicators", "regions", "steps", "users", "sessions", "api_tokens", "audit_log", "FLAG_EXPORT_COLUMNS", "staging_table_name", "staging_tables", "DEPLOYMENT_TABLES", "add_source_table", "remove_source_tables"]
 
-run_files = Table(
-    "run_files", metadata,
-    Column("run_id", String(40), nullable=False, index=True),
-    Column("source", String(40), nullable=False),
-    Column("file", Text, nullable=False),
-    Column("size", Integer), Column("sha256", String(64)), Column("format", String(8)),
-    Column("encoding", String(16)), Column("sheet", Text), Column("header_row", Integer),
-    Column("rows_read", Integer), Column("rows_not_data", Integer), Column("columns", Text), Column("error", Text),
-    Column("modified", DateTime(timezone=True)), Column("missing_column", String(64)),
-    Column("ignored", Text),   # why an entry of the source folder was not read
-)
-
-validation_results = Table(  # the quality gate: one row per source and expectation of a run
-    "validation_results", metadata,
-    Column("run_id", String(40), nullable=False, index=True),
-    Column("source", String(40), nullable=False),
-    Column("expectation", String(80), nullable=False),
-    Column("column", String(64)),
-    Column("description", Text),
-    Column("severity", String(8), nullable=False),        # source | row
-    Column("quarantined_by", String(8)),                  # reader | staging | gate
-    Column("success", Boolean, nullable=False),
-    Column("element_count", Integer), Column("unexpected_count", Integer), Column("unexpected_percent", Float),
-    Column("observed_value", Text),
-    Column("examples", Text),                             # JSON: up to 20 of {file, row, value}
-    Column("outcome", Text),
-)
-
-quarantine = Table(
-    "quarantine", metadata,
-    Column("run_id", String(40), nullable=False, index=True),
-    Column("source", String(40), nullable=False),
-    Column("file", Text, nullable=False),
-    Column("row", Integer, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("raw", Text),
-)
-
-flags = Table(
-    "flags", metadata,
-    Column("flag_key", String(48), primary_key=True),  # stable identity: rule and household / person
-    Column("rule_code", String(32), nullable=False, index=True),
-    Column("direction", String(8), nullable=False),
-    Column("household_id", String(64), nullable=False),
-    Column("hukou_household_id", String(64), nullable=False),
-    Column("id_number", String(32), nullable=False),
-    Column("village_code", String(12), nullable=False, index=True),
-    Column("evidence", Text, nullable=False),
-    Column("evidence_text", Text),
-    Column("evidence_hash", String(64), nullable=False),
-    Column("status", String(12), nullable=False),  # open | confirmed | dismissed | resolved
-    Column("first_seen_run", String(40), nullable=False),
-    Column("last_seen_run", String(40), nullable=False),
-    Column("resolved_run", String(40)),
-    Column("opened_run", String(40)),  # the run that raised it first or opened it again: decisions bind to it
-)
-
-run_rules = Table(
-    "run_rules", metadata,
-    Column("run_id", String(40), nullable=False, index=True),
-    Column("rule_code", String(32), nullable=False),
-    Column("evaluated", Boolean, nullable=False),
-    Column("reason", Text),
-    Column("raised", Integer),
-)
-
-wap_flags = Table(  # write-audit-publish: a run's flags are written here, audited, then published
-    "wap_flags", metadata,
-    Column("run_id", String(40), nullable=False, index=True),
-    Column("flag_key", String(48), nullable=False),
-    Column("rule_code", String(32), nullable=False),
-    Column("direction", String(8), nullable=False),
-    Column("household_id", String(64), nullable=False),
-    Column("hukou_household_id", String(64), nullable=False),
-    Column("id_number", String(32), nullable=False),
-    Column("village_code", String(12), nullable=False),
-    Column("evidence", Text, nullable=False),
-    Column("evidence_text", Text),
-    Column("evidence_hash", String(64), nullable=False),
-)
-
-reviews = Table(
-    "reviews", metadata,
-    Column("review_id", Integer, primary_key=True, autoincrement=True),
-    Column("flag_key", String(48), nullable=False, index=True),
-    Column("decision", String(8), nullable=False),   # 确认 | 驳回 | 待核实
-    Column("note", Text),
-    Column("reviewer", String(128), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=False),
-    Column("evidence_hash", String(64), nullable=False),  # the evidence the steward saw
-    Column("workbook", Text, nullable=False),
-    Column("workbook_sha256", String(64), nullable=False),
-)
-
-publicity_posts = Table(  # what a 公示 list posted: one row per flag (and the confirmation) on a list
-    "publicity_posts", metadata,
-    Column("post_id", Integer, primary_key=True, autoincrement=True),
-    Column("flag_key", String(48), nullable=False, index=True),
-    Column("review_id", Integer, nullable=False),         # the confirmation posted
-    Column("household_id", String(64), nullable=False),
-    Column("hukou_household_id", String(64), nullable=False),
-    Column("village_code", String(12), nullable=False),
-    Column("direction", String(8), nullable=False),
-    Column("period_start", Date, nullable=False, index=True),
-    Column("period_end", Date, nullable=False),
-    Column("list_file", Text, nullable=False),
-    Column("posted_at", DateTime(timezone=True), nullable=False),
-)
-
-village_indicators = Table(
-    "mart_village_indicators", metadata,
-    Column("run_id", String(40), nullable=False, index=True),
-    Column("village_code", String(12), nullable=False),
-    Column("township_code", String(9), nullable=False),
-    Column("register_households", Integer), Column("register_persons", Integer),
-    Column("unexited_households", Integer), Column("unexited_persons", Integer),
-    Column("hukou_persons", Integer), Column("poverty_incidence", Float),
-    Column("share_remove", Float), Column("share_revert", Float), Column("share_exit", Float),
-    Column("share_refer", Float), Column("share_review", Float), Column("add_families", Integer),
-)
-
-regions = Table(  # the regions reference (labels.py): one row per division code, replaced by a run that has one
-    "regions", metadata,
-    Column("code", String(12), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("run_id", String(40), nullable=False),
-)
-
-FLAG_EXPORT_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
-                       "evidence", "status", "first_seen_run", "last_seen_run"]
-
-_KIND_TYPES = {"id": String(32), "name": Text, "text": Text, "vocab": String(32), "code12": String(12),
-               "date": Date, "money": Float, "number": Float, "year": Integer}
-_DERIVED_TYPES = {"flag": Boolean, "code": lambda: String(8)}  # staging.DERIVED's kinds
-
-
-def staging_table_name(source: str) -> str:
-    return f"stg_{source}"
-
-
-def _staging_table(source: Source) -> Table:
-    cols = [Column("run_id", String(40), nullable=False), Column("_file", Text), Column("_row", Integer)]
-    for c in source.columns:
-        cols.append(Column(c.name, _KIND_TYPES[c.kind]))
-        if c.kind == "id":
-            cols += [Column(f"{c.name}_valid", Boolean), Column(f"{c.name}_problem", String(16))]
-        if c.kind == "name":
-            cols.append(Column(f"{c.name}_norm", Text))
-    cols += [Column(name, _DERIVED_TYPES[kind]()) for name, kind in DERIVED.get(source.name, {}).items()]
-    return Table(staging_table_name(source.name), metadata, *cols)
-
-
-staging_tables = {name: _staging_table(source) for name, source in SOURCES.items()}
-DEPLOYMENT_TABLES: dict[str, Table] = {}  # a deployment's own registers: created when missing, outside the migrations
-
-
-def add_source_table(source: Source) -> None:
-    """A table for a deployment's new source (deployment.py); a source of the contract keeps its own."""
-    if source.name not in staging_tables:
-        staging_tables[source.name] = DEPLOYMENT_TABLES[source.name] = _staging_table(source)
-
-
-def remove_source_tables() -> None:
-    """Forget a deployment's tables (its rows stay in the warehouse)."""
-    for name, table in DEPLOYMENT_TABLES.items():
-        staging_tables.pop(name, None)
-        metadata.remove(table)
-    DEPLOYMENT_TABLES.clear()
 
 
 def default_url(work_dir: Path) -> str:
@@ -779,7 +599,7 @@ def sha256_hex(text: pd.Series) -> pd.Series:
 
 FLAG_STATE = ["flag_key", "rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",
               "evidence", "evidence_text", "evidence_hash", "status", "first_seen_run", "last_seen_run", "resolved_run",
-              "opened_run"]
+              "opened_run", "stage", "stage_since", "step_seq"]
 
 
 @dataclass(frozen=True)
@@ -802,20 +622,23 @@ class Scope:
 
 
 def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evaluated: set[str],
-                scope: Scope | None) -> pd.DataFrame:
+                scope: Scope | None, when: datetime | None = None) -> pd.DataFrame:
     """The flags table after this run.
 
     Raised and new: open. Raised again: keeps its state and takes tonight's evidence, except that a
     dismissed flag stays dismissed (with the evidence the steward saw) while its evidence is unchanged,
     and opens again when it changes; a resolved flag opens again. Not raised by a rule evaluated tonight
     (within ``scope`` for a reconciliation): open and confirmed flags become resolved. Everything else
-    keeps its state.
+    keeps its state. A flag opened again, or whose evidence changed while it walks the sign-off chain, goes back to
+    its direction's first stage at ``when`` (its steps stay: :func:`publish_flags` records the move).
     """
+    when = when or now()
     old = current.set_index("flag_key")
     new = raised.set_index("flag_key")
     seen = new.index.intersection(old.index)
-    fresh = new.loc[new.index.difference(old.index)].assign(
-        status="open", first_seen_run=run_id, last_seen_run=run_id, resolved_run=None, opened_run=run_id)
+    fresh = new.loc[new.index.difference(old.index)]
+    fresh = fresh.assign(status="open", first_seen_run=run_id, last_seen_run=run_id, resolved_run=None, opened_run=run_id,
+                         stage=fresh["direction"].map(first_stage), stage_since=when, step_seq=0)
     was = old.loc[seen, "status"]
     same_evidence = old.loc[seen, "evidence_hash"].eq(new.loc[seen, "evidence_hash"])
     still_dismissed = was.eq("dismissed") & same_evidence
@@ -831,6 +654,17 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
         again["status"] = again["status"].mask(still_dismissed, "dismissed")
         again["opened_run"] = again["opened_run"].mask(was.isin(["confirmed", "dismissed"]), old.loc[seen, "opened_run"])
     again.loc[still_dismissed, evidence_cols] = old.loc[still_dismissed[still_dismissed].index, evidence_cols]
+    # the chain (signoff.md, "Nightly runs and the chain"): opened again, or evidence changed mid-chain: back to the
+    # first stage with its history kept; unchanged facts never move a flag backwards
+    start = new.loc[seen, "direction"].map(first_stage)
+    chain = old.loc[seen, ["stage", "stage_since", "step_seq"]].copy()
+    back = again["status"].eq("open") & (reopened | (was.eq("open") & ~same_evidence & chain["stage"].ne(start)))
+    if keep:
+        back &= ~was.isin(["confirmed", "dismissed"]) & ~was.eq("open")
+    chain.loc[back, "stage"] = start[back]
+    chain.loc[back, "stage_since"] = when
+    chain["step_seq"] = chain["step_seq"].fillna(0).astype("int64") + back.astype("int64")
+    again[["stage", "stage_since", "step_seq"]] = chain
     rest = old.loc[old.index.difference(new.index)].copy()
     in_scope = rest["rule_code"].isin(evaluated) & rest["status"].isin(["open"] if keep else ["open", "confirmed"])
     if scope is not None:
@@ -844,9 +678,28 @@ def publish_flags(conn, run_id: str, evaluated: set[str], scope: Scope | None) -
     """Merge the run's audited flags (``wap_flags``) into the published ``flags``."""
     current = pd.read_sql(select(flags), conn)
     raised = pd.read_sql(select(wap_flags).where(wap_flags.c.run_id == run_id), conn)
-    merged = merge_flags(current, raised, run_id, evaluated, scope)
+    when = now()
+    merged = merge_flags(current, raised, run_id, evaluated, scope, when)
     conn.execute(delete(flags))
     bulk_insert(conn, flags, merged)
+    record_moves(conn, current, merged, when)
+
+
+def record_moves(conn, before: pd.DataFrame, after: pd.DataFrame, when: datetime) -> int:
+    """One ``reopened`` step (via ``nightly``) per flag the run sent back to its first stage: the chain's record
+    says why a flag someone had moved on is back."""
+    was = before.set_index("flag_key")[["stage", "step_seq"]]
+    moved = after.join(was, on="flag_key", rsuffix="_before")
+    moved = moved[moved["step_seq_before"].notna() & moved["step_seq"].gt(moved["step_seq_before"])]
+    if moved.empty:
+        return 0
+    conn.execute(insert(steps), [
+        {"flag_key": k, "action": Action.reopened.value, "stage_before": b, "stage_after": a, "actor": "system",
+         "role": "system", "acted_at": when, "note": "证据已变化或重新触发 (evidence changed, or raised again)",
+         "evidence_hash": h, "state_token": f"{b}|{int(q) - 1}", "via": "nightly"}
+        for k, b, a, h, q in zip(moved["flag_key"], moved["stage_before"], moved["stage"], moved["evidence_hash"],
+                                 moved["step_seq"])])
+    return len(moved)
 
 
 def flag_movements(engine: Engine, run_id: str) -> pd.DataFrame:
