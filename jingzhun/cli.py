@@ -372,6 +372,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
                    engine=args.engine, warehouse_url=args.bench_warehouse)
     print_table(report)
     name = f"bench-{args.counties}x{args.residents}-{args.engine}" if args.counties else f"bench-{args.residents}"
+    if args.workbench:
+        from jingzhun.bench_web import workbench_load
+
+        url = args.bench_warehouse or f"sqlite:///{(WORK_DIR / 'bench' / f'warehouse-{args.residents}-0.sqlite').resolve()}"
+        report["workbench"] = load = workbench_load(url, Path(report["landing"]), args.as_of, WORK_DIR, args.users,
+                                                    args.seconds)
+        print(f"workbench: {load['users']} people for {load['seconds']} s while a nightly run publishes "
+              f"(published: {load['nightly_published_meanwhile']}), login errors {load['login_errors']}")
+        for row in load["pages"] + [{"page": "all", **load["all"]}]:
+            print(f"  {row['page']:10} {row['requests']:7} requests {row['errors']:4} errors  p50 {row['p50_ms']} ms  "
+                  f"p95 {row['p95_ms']} ms")
+        name += "-workbench"
     out = Path(args.json or WORK_DIR / "bench" / f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -538,6 +550,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--as-of", type=_date, default=clock.today())
     b.add_argument("--json", default=None, help="where to write the results (default: the work folder)")
+    b.add_argument("--workbench", action="store_true", help="then load the workbench: --users people on the queue, "
+                   "flag and household pages for --seconds while another nightly run publishes (p50/p95, errors)")
+    b.add_argument("--users", type=int, default=20)
+    b.add_argument("--seconds", type=float, default=60)
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="generate a sample county and run the nightly flow on it")
