@@ -271,7 +271,8 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
     engine = warehouse.connect(args.warehouse)
     try:
-        counts = import_review(engine, Path(args.file), actor_named(engine, args.actor).username)
+        actor = actor_named(engine, args.actor)
+        counts = import_review(engine, Path(args.file), actor.username, actor=actor)
     except ReviewError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -281,15 +282,21 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
 def cmd_review_export(args: argparse.Namespace) -> int:
     from jingzhun import audit, warehouse
+    from jingzhun.policy import load_policy
     from jingzhun.review import write_review_workbook
 
     scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ())) if args.region else None
     engine = warehouse.connect(args.warehouse)
-    if scope is not None:
-        warehouse.check_scope(engine, scope)
-    out = write_review_workbook(engine, Path(args.out), scope)
+    if args.area:
+        from jingzhun.signoff.workbook import write_area_workbook
+
+        out = write_area_workbook(engine, args.area, Path(args.out), load_policy(args.config))
+    else:
+        if scope is not None:
+            warehouse.check_scope(engine, scope)
+        out = write_review_workbook(engine, Path(args.out), scope)
     with engine.begin() as conn:
-        audit.record(conn, "cli", audit.Event.export, "workbook", out.name, args.region or None, "cli")
+        audit.record(conn, "cli", audit.Event.export, "workbook", out.name, args.area or args.region or None, "cli")
     print(f"review workbook: {out}")
     return 0
 
@@ -489,8 +496,11 @@ def parser() -> argparse.ArgumentParser:
     re_ = rvsub.add_parser("export", help="write a fresh review workbook of the open flags (to replace a stale one)")
     re_.add_argument("--warehouse", default=None)
     re_.add_argument("--out", required=True, help="FILE.xlsx")
-    re_.add_argument("--area", "--region", dest="region", default=None,
-                     help="only the flags of this village's or township's area (a division-code prefix)")
+    re_.add_argument("--area", default=None, help="a village's (12 digits), township's (9) or county's (6) open steps "
+                     "of the sign-off chain, for that level (import them with --as a user of that level)")
+    re_.add_argument("--region", default=None, help="the steward's workbook: only the flags of villages whose code "
+                     "starts with this prefix")
+    re_.add_argument("--config", default=None)
     re_.add_argument("--households", default=None, help="with --region: only these households (comma-separated ids)")
     re_.set_defaults(func=cmd_review_export)
 
