@@ -263,6 +263,77 @@ def cmd_review_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stdin_password() -> str | None:
+    """The password a script pipes in: one line on stdin when stdin is not a terminal and has one (None: make one).
+    A password is never an argument: the process list shows every argument to every user."""
+    try:
+        if sys.stdin is None or sys.stdin.isatty():
+            return None
+        line = sys.stdin.readline()
+    except (OSError, ValueError):  # closed, or not readable (a test's captured stdin)
+        return None
+    return line.rstrip("\r\n") or None
+
+
+def _shown_once(password: str) -> None:
+    print("密码只显示这一次,请交给本人 (the password, shown this once: give it to the person):")
+    print(password)
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from jingzhun import auth, warehouse
+
+    given = _stdin_password()
+    password = auth.add_user(warehouse.connect(args.warehouse), args.name, args.role, args.area, given)
+    print(f"用户已添加 (user added): {args.name}, {args.role}, {args.area or '(all)'}")
+    if given is None:
+        _shown_once(password)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from jingzhun import auth, warehouse
+
+    frame = auth.list_users(warehouse.connect(args.warehouse))
+    if frame.empty:
+        print("没有用户 (no users)")
+        return 0
+    for column in ("locked_until", "created_at"):  # as people read them (Beijing time)
+        frame[column] = clock.local_times(frame[column]).dt.strftime("%Y-%m-%d %H:%M").fillna("")
+    frame["area"] = frame["area"].replace("", "(all)")
+    print(frame.to_string(index=False))
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    from jingzhun import auth, warehouse
+
+    auth.disable_user(warehouse.connect(args.warehouse), args.name)
+    print(f"用户已停用,会话和令牌已失效 (user disabled; their sessions and API tokens ended): {args.name}")
+    return 0
+
+
+def cmd_users_password(args: argparse.Namespace) -> int:
+    from jingzhun import auth, warehouse
+
+    given = _stdin_password()
+    password = auth.set_password(warehouse.connect(args.warehouse), args.name, given)
+    print(f"密码已更换,原有会话已结束 (password changed; their sessions ended): {args.name}")
+    if given is None:
+        _shown_once(password)
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace) -> int:
+    from jingzhun import auth, warehouse
+
+    token = auth.new_token(warehouse.connect(args.warehouse), args.name)
+    print(f"新的 API 令牌,此前的已作废,只显示这一次 (a new API token for {args.name}; earlier ones revoked; shown this "
+          f"once; send it as Authorization: Bearer TOKEN):")
+    print(token)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from jingzhun.bench import bench, print_table
 
@@ -416,6 +487,30 @@ def parser() -> argparse.ArgumentParser:
     ind.add_argument("--out", required=True, help="FILE.xlsx")
     ind.add_argument("--config", default=None)
     ind.set_defaults(func=cmd_indicators)
+
+    us = sub.add_parser("users", help="accounts of the workbench and the API (signoff.md): add, list, disable, "
+                                      "password, token")
+    ussub = us.add_subparsers(dest="users_command", required=True)
+    stdin_rule = "password: one line on stdin when it is not a terminal, else a generated one printed once"
+    ua = ussub.add_parser("add", help=f"a new account ({stdin_rule})")
+    ua.add_argument("name", help="user name: letters, digits, Chinese characters, _ . - (at most 64)")
+    ua.add_argument("--role", required=True, help="village | township | county | steward | auditor")
+    ua.add_argument("--area", default="", help="division code prefix: village 12 digits, township 9, county 6, "
+                                               "steward 2, 4 or 6; an auditor's may be left out (everywhere)")
+    ua.set_defaults(func=cmd_users_add)
+    ul = ussub.add_parser("list", help="every account (no password hashes)")
+    ul.set_defaults(func=cmd_users_list)
+    ud = ussub.add_parser("disable", help="the account signs in no more; its sessions and tokens end")
+    ud.add_argument("name")
+    ud.set_defaults(func=cmd_users_disable)
+    up = ussub.add_parser("password", help=f"a new password; the account's sessions end ({stdin_rule})")
+    up.add_argument("name")
+    up.set_defaults(func=cmd_users_password)
+    ut = ussub.add_parser("token", help="a new API token, printed as the last line; earlier ones are revoked")
+    ut.add_argument("name")
+    ut.set_defaults(func=cmd_users_token)
+    for command in (ua, ul, ud, up, ut):
+        command.add_argument("--warehouse", default=None)
 
     b = sub.add_parser("bench", help="time and measure the nightly flow on a synthetic county or province")
     b.add_argument("--residents", type=int, required=True, help="residents (per county with --counties)")

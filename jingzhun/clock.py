@@ -19,6 +19,12 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def utc(instant: datetime) -> datetime:
+    """``instant`` in UTC, as stored and compared (a naive one is taken to be UTC already): SQLite keeps an instant
+    as text without its offset, so one given in another zone would compare wrongly."""
+    return instant.astimezone(timezone.utc) if instant.tzinfo is not None else instant.replace(tzinfo=timezone.utc)
+
+
 def today(time_zone: str = DEFAULT_TIME_ZONE) -> date:
     """Today's date where the policy is (``time_zone``): the default of every run's and command's "today"."""
     return now().astimezone(ZoneInfo(time_zone)).date()

@@ -136,7 +136,7 @@ class SparkSettings(BaseModel):
 class SignoffSettings(BaseModel):
     """The sign-off chain's numbers (signoff.md; seeds 000 and 002): a 公示 lasts ``publicity_days`` whole days (0: a
     province that publicises offline), 乡镇审核's 入户核实 names at least ``min_verifiers`` people, and a second 公示
-    follows it unless ``second_publicity`` is false. A browser session lasts ``session_hours``; ``max_failed_logins``
+    follows it unless ``second_publicity`` is false; a level that has not acted within ``act_days`` is overdue. A browser session lasts ``session_hours``; ``max_failed_logins``
     failures in a row lock an account for ``lockout_minutes``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -144,6 +144,8 @@ class SignoffSettings(BaseModel):
     publicity_days: int = Field(7, ge=0, le=60)
     min_verifiers: int = Field(3, ge=1, le=20)
     second_publicity: bool = True
+    # the days a level has to act on what waits for it before its queue shows it overdue (首先显示逾期)
+    act_days: int = Field(15, ge=1, le=365)
     session_hours: float = Field(8, gt=0, le=24 * 7)
     max_failed_logins: int = Field(5, ge=1, le=100)
     lockout_minutes: float = Field(15, gt=0)

@@ -658,11 +658,12 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
     # first stage with its history kept; unchanged facts never move a flag backwards
     start = new.loc[seen, "direction"].map(first_stage)
     chain = old.loc[seen, ["stage", "stage_since", "step_seq"]].copy()
+    chain["stage_since"] = pd.to_datetime(chain["stage_since"], utc=True)  # SQLite gives back naive UTC
     back = again["status"].eq("open") & (reopened | (was.eq("open") & ~same_evidence & chain["stage"].ne(start)))
     if keep:
         back &= ~was.isin(["confirmed", "dismissed"]) & ~was.eq("open")
     chain.loc[back, "stage"] = start[back]
-    chain.loc[back, "stage_since"] = when
+    chain.loc[back, "stage_since"] = pd.Timestamp(when)
     chain["step_seq"] = chain["step_seq"].fillna(0).astype("int64") + back.astype("int64")
     again[["stage", "stage_since", "step_seq"]] = chain
     rest = old.loc[old.index.difference(new.index)].copy()

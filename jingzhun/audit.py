@@ -1,0 +1,89 @@
+"""The audit log (signoff.md, "The audit log"): who did what, when, to which object, from where.
+
+Grain: one row of ``audit_log`` per event: a login or failed login, a logout, a step, a view of a household's full
+identity numbers, an export or import, a change to a user. The table is append-only (a trigger of migration 0008
+refuses UPDATE and DELETE on both backends); :func:`record` is the only writer and takes the caller's connection, so an
+event is stored in the same transaction as what it records, or not at all.
+
+A row names objects by their keys (a flag key, a household id, a user name), never by an identity number; its
+``area`` is the object's division code and decides who may read it (:func:`rows`, filtered by the database).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, false, or_, select
+
+from jingzhun.clock import utc
+from jingzhun.privacy import mask_id_shaped
+from jingzhun.schema import audit_log
+from jingzhun.signoff.access import Actor, area_valid, in_area
+from jingzhun.signoff.stages import Role
+
+
+class Event(StrEnum):
+    login = "login"
+    login_failed = "login_failed"
+    locked = "locked"                       # failures in a row locked the account
+    logout = "logout"
+    step = "step"                           # a step of the sign-off chain
+    full_number_view = "full_number_view"   # a page or answer showed a household's full identity numbers
+    export = "export"
+    import_ = "import"
+    user_added = "user_added"
+    user_disabled = "user_disabled"
+    password_changed = "password_changed"
+    token_issued = "token_issued"
+    page_denied = "page_denied"             # a page or call outside the actor's role
+
+
+COLUMNS = ["audit_id", "at", "actor", "action", "object_type", "object_key", "area", "origin", "detail"]
+READERS = frozenset({Role.auditor, Role.county, Role.steward})  # who may read the log at all
+
+
+def record(conn: Connection, actor: str, event: Event, object_type: str | None = None, object_key: str | None = None,
+           area: str | None = None, origin: str | None = None, detail: str | None = None,
+           now: datetime | None = None) -> None:
+    """One row: ``actor`` (a user's name, or the name tried at a failed login) did ``event`` to the object
+    (``object_type``, ``object_key``: a key, never an identity number) of division code ``area`` (None: no area, such
+    as an auditor's account), from ``origin`` (a client address, ``"cli"``). ``detail`` is masked of anything shaped
+    like an identity number. Inside the caller's transaction: rolled back with it."""
+    from jingzhun.warehouse import now as current
+
+    conn.execute(audit_log.insert().values(
+        at=utc(now or current()), actor=str(actor)[:64], action=Event(event).value,
+        object_type=None if object_type is None else str(object_type)[:16],
+        object_key=None if object_key is None else str(object_key)[:64],
+        area=area or None, origin=None if origin is None else str(origin)[:64],
+        detail=None if detail is None else mask_id_shaped(str(detail))))
+
+
+def visible(actor: Actor):
+    """The SQL condition "the actor may read this row of the log": its area within theirs; a row of no area only for
+    an auditor and for a steward of a whole province. False for a role that may not read the log."""
+    role = Role(actor.role)
+    if role not in READERS or not area_valid(role, actor.area):
+        return false()
+    condition = in_area(actor, audit_log.c.area)
+    if role == Role.auditor or (role == Role.steward and len(actor.area) == 2):
+        condition = or_(condition, audit_log.c.area.is_(None))
+    return condition
+
+
+def rows(engine_or_conn: Engine | Connection, actor: Actor, since: datetime | None = None,
+         limit: int = 1000) -> pd.DataFrame:
+    """The newest ``limit`` rows (at or after ``since``) the actor may read, newest first, filtered in SQL
+    (:func:`visible`); an empty frame, with the columns, for a role that may not read the log."""
+    query = select(*[audit_log.c[c] for c in COLUMNS]).where(visible(actor))
+    if since is not None:
+        query = query.where(audit_log.c.at >= utc(since))
+    query = query.order_by(audit_log.c.at.desc(), audit_log.c.audit_id.desc()).limit(max(0, int(limit)))
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            found = conn.execute(query).all()
+    else:
+        found = engine_or_conn.execute(query).all()
+    return pd.DataFrame([tuple(r) for r in found], columns=COLUMNS)
