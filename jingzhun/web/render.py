@@ -74,11 +74,21 @@ def department(name: str) -> str:
     return source.department if source else ""
 
 
+# evidence fields that are no department's column: what a rule derived or carried over
+FIELD_TITLES = {"id_number": "身份证号", "name": "姓名", "age": "年龄", "identified_year": "识别年度",
+                "vehicle_class": "车辆类别代码", "income_line": "当年贫困线(元)", "recorded_in": "记录来源",
+                "hukou_file": "户籍库文件", "hukou_row": "户籍库行号", "hukou_name": "户籍库姓名", "problem": "问题",
+                "required_insured_year": "应参保年度", "household_cost_latest_year": "家庭最近一年医疗费用(元)"}
+
+
 def field_title(source: str, field: str) -> str:
-    """A record's field as the department names its column (its first Chinese header), else the field's name."""
+    """A record's field as people read it: the department's own header for its column, else a derived field's
+    title, else the header any register gives a column of that name, else the field's name."""
     spec = SOURCES.get(source)
     column = next((c for c in spec.columns if c.name == field), None) if spec else None
-    return column.header if column else field
+    if column is None and field not in FIELD_TITLES:
+        column = next((c for s in SOURCES.values() for c in s.columns if c.name == field), None)
+    return column.header if column else FIELD_TITLES.get(field, field)
 
 
 def cell(value) -> str:

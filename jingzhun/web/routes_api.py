@@ -73,7 +73,7 @@ def flags(request: Request, stage: Annotated[Stage | None, Query()] = None,
 def flag(request: Request, flag_key: str = Path(pattern=FLAG_KEY), actor=Depends(api_actor)):
     detail = chain.flag_detail(engine_of(request), actor, flag_key, policy=request.app.state.policy)
     out = {k: detail.get(k) for k in LIST_FIELDS}
-    out.update(due=detail.get("due"), overdue=detail.get("overdue"), evidence=detail.get("evidence"),
+    out.update(evidence=detail.get("evidence"),
                evidence_text=detail.get("evidence_text"), actions=[str(a) for a in detail.get("actions", [])],
                steps=[{k: s.get(k) for k in STEP_FIELDS} for s in detail.get("steps", [])])
     return answer(out)

@@ -4,6 +4,7 @@ the page was made from (a step on changed evidence or state is refused by the ch
 
 from __future__ import annotations
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
@@ -11,7 +12,8 @@ from jingzhun import labels
 from jingzhun.privacy import Refused, describe
 from jingzhun.signoff import chain
 from jingzhun.signoff.access import Unknown
-from jingzhun.signoff.stages import MOVES, Action, Stage
+from jingzhun.signoff.periods import due_dates
+from jingzhun.signoff.stages import MOVES, PUBLICITY, Action, Stage
 from jingzhun.web.render import page
 from jingzhun.web.security import Signed, engine_of, origin, posted, signed_in
 
@@ -33,17 +35,19 @@ def flag_page(request: Request, signed: Signed, flag_key: str, status: int = 200
                       "needs_verifiers": bool(move and move.needs_verifiers),
                       "needs_department": bool(move and move.needs_department)})
     reference = labels.stored_regions(engine)
-    import pandas as pd
 
     code = pd.Series([detail["village_code"]], dtype="str")
     place = {level: labels.region_names(code, reference, level).iloc[0] for level in ("county", "township", "village")}
     records = (detail.get("evidence") or {}).get("records", []) if isinstance(detail.get("evidence"), dict) else []
     sentences = [s for s in str(detail.get("evidence_text") or "").split("；") if s]
     verifier_fields = policy.signoff.min_verifiers + MORE_VERIFIERS
+    period_end = None  # a 公示's last day, as the chain counts it (signoff.periods)
+    if stage in PUBLICITY and detail.get("stage_since") is not None:
+        period_end = due_dates(pd.Series([detail["stage_since"]]), policy.signoff.publicity_days, policy).iloc[0]
     return page(request, "flag.html", status=status, signed=signed, flag=detail, forms=forms, place=place,
                 records=records, sentences=sentences, message=message,
                 typed={"action": "", "note": "", "department": "", "verifiers": [], **(typed or {})},
-                verifier_fields=verifier_fields, done=request.query_params.get("done", ""))
+                verifier_fields=verifier_fields, period_end=period_end, done=request.query_params.get("done", ""))
 
 
 @router.get("/flags/{flag_key}")

@@ -8,11 +8,10 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Path, Request
 
 from jingzhun import clock, labels
-from jingzhun.catalogue import RULES
 from jingzhun.publicity import CATEGORIES
 from jingzhun.signoff import chain
 from jingzhun.signoff.access import Unknown, holds
-from jingzhun.web.render import DIRECTIONS, page
+from jingzhun.web.render import page
 from jingzhun.web.security import Signed, engine_of, signed_in
 
 router = APIRouter()
@@ -33,13 +32,10 @@ def entries(request: Request, actor, village: str, kind: str) -> tuple[pd.DataFr
 
 
 def _rows(listed: pd.DataFrame) -> list[dict]:
-    reasons = {code: rule.public_reason or rule.title for code, rule in RULES.items()}
-    out = []
-    for row in listed.astype(object).where(listed.notna(), None).to_dict("records"):
-        row["category"] = CATEGORIES.get(row.get("direction"), DIRECTIONS.get(row.get("direction"), ""))
-        row["reason"] = reasons.get(row.get("rule_code"), row.get("rule_code") or "")
-        out.append(row)
-    return out
+    """The chain's entries as the sheet's rows: category, reason, head, person, masked number, period."""
+    names = {"类别": "category", "事由": "reason", "户主姓名": "head_name", "姓名": "name", "身份证号": "id_number"}
+    rows = listed.rename(columns=names)
+    return rows.astype(object).where(rows.notna(), None).to_dict("records")
 
 
 @router.get("/publicity/{village_code}")
@@ -57,7 +53,7 @@ def _sheet(request: Request, signed: Signed, village: str, kind: str):
     rows = _rows(listed)
     starts = [r["period_start"] for r in rows if r.get("period_start")]
     ends = [r["period_end"] for r in rows if r.get("period_end")]
-    kinds = "/".join(k for k in CATEGORIES.values() if k in {r["category"] for r in rows}) or "动态调整"
+    kinds = "/".join(k for k in CATEGORIES.values() if k in {r.get("category") for r in rows})
     today = clock.today(request.app.state.policy.time_zone)
     return page(request, "publicity.html", signed=signed, kind=kind, kind_title=KINDS[kind], rows=rows, place=place,
                 village=village, kinds=kinds, first=min(starts) if starts else None, last=max(ends) if ends else None,

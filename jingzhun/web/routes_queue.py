@@ -43,7 +43,7 @@ class Filters:
 @router.get("/")
 def queue(request: Request, filters: Filters = Depends(), signed: Signed = Depends(signed_in)):
     engine, policy, actor = engine_of(request), request.app.state.policy, signed.actor
-    counts = chain.queue_counts(engine, actor, **filters.chain_args(), policy=policy)
+    counts = chain.queue_counts(engine, actor, **filters.chain_args())
     offset = (filters.page - 1) * PAGE_SIZE
     flags = chain.queue(engine, actor, **filters.chain_args(), limit=PAGE_SIZE + 1, offset=offset, policy=policy)
     more = len(flags) > PAGE_SIZE
