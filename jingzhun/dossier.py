@@ -230,6 +230,10 @@ def household_view(engine: Engine, actor, household_id: str, policy, full: bool 
         sources.append({"source": name, "title": spec.title, "department": spec.department,
                         "columns": [{"name": c.name, "title": c.header} for c in columns],
                         "rows": body.astype(object).where(body.notna(), None).to_dict("records")})
+    if not full:  # the evidence's sentences may quote a number too
+        from jingzhun.signoff.views import masked
+
+        flagged["evidence_text"] = flagged["evidence_text"].map(lambda text: masked(text, policy))
     flagged = flagged.assign(id_number=shown(flagged["id_number"]))
     return {
         "household_id": household_id, "village_code": village,

@@ -3,6 +3,7 @@ shares (one 404 page for "no such object" and "outside your area" alike)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -11,6 +12,7 @@ import pandas as pd
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from jingzhun import clock
 from jingzhun.contract import SOURCES
@@ -101,8 +103,20 @@ def cell(value) -> str:
     return str(value)
 
 
+# characters that reorder the text around them (right-to-left overrides, embeddings, isolates, marks): a value from a
+# department or a person shows each as a visible code instead, so that it cannot make a page say what it does not
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(value):
+    """Every value a template prints: direction controls made visible (then autoescaped)."""
+    if isinstance(value, str) and not isinstance(value, Markup) and BIDI_CONTROLS.search(value):
+        return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", value)
+    return value
+
+
 ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True, default_for_string=True),
-                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=shown)
 ENV.filters.update(when=when, day=day, cell=cell, seg=lambda v: quote(str(v), safe=""),
                    stage_title=lambda v: _title(STAGE_TITLES, v), action_title=lambda v: _title(ACTION_TITLES, v),
                    role_title=lambda v: _title(ROLE_TITLES, v), direction_title=lambda v: _title(DIRECTIONS, v),
