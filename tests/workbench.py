@@ -226,6 +226,20 @@ def print_pdf(driver, out: Path) -> Path:
     return out
 
 
+SHOTS = os.environ.get("JINGZHUN_SHOTS")  # a folder: the browser tests leave screenshots and PDFs there too
+
+
+def shot(driver, name: str, pdf: Path | None = None) -> None:
+    """A screenshot of the page (and the PDF printed of it) for a person to look at, when JINGZHUN_SHOTS says where."""
+    if not SHOTS:
+        return
+    folder = Path(SHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(folder / f"{name}.png"))
+    if pdf is not None:
+        (folder / f"{name}.pdf").write_bytes(pdf.read_bytes())
+
+
 def pdf_text(path: Path) -> str:
     import subprocess
 

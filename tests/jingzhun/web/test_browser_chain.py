@@ -5,10 +5,8 @@ the second 公示 the county approves; the 公告 prints on A4 with its title.""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 from selenium.common.exceptions import NoAlertPresentException
@@ -18,20 +16,7 @@ from sqlalchemy import select
 
 from jingzhun import warehouse
 
-from workbench import pdf_text, print_pdf, sign_in, sign_out, wait_for
-
-SHOTS = os.environ.get("JINGZHUN_SHOTS")  # a folder: the test leaves its screenshots and PDFs there too
-
-
-def shot(driver, name: str, pdf: Path | None = None) -> None:
-    if not SHOTS:
-        return
-    folder = Path(SHOTS)
-    folder.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(folder / f"{name}.png"))
-    if pdf is not None:
-        (folder / f"{name}.pdf").write_bytes(pdf.read_bytes())
-
+from workbench import pdf_text, print_pdf, shot, sign_in, sign_out, wait_for
 
 def open_flag(driver, bench) -> str:
     """From my queue (filtered to the village, as a person clicks it) to the flag's page: its stage."""
