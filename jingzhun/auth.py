@@ -115,6 +115,16 @@ def add_user(engine: Engine, username: str, role: str, area: str, password: str 
     return password
 
 
+def actor_named(engine: Engine, username: str) -> Actor:
+    """The enabled account called ``username`` as an actor (whose steps a workbook import records): else
+    :class:`UserError`."""
+    with engine.connect() as conn:
+        row = _user(conn, username)
+    if row.disabled:
+        raise UserError("该用户已停用 (the account is disabled)")
+    return _actor(row)
+
+
 def list_users(engine: Engine) -> pd.DataFrame:
     """Every account: username, role, area, disabled, locked_until, created_at (never a hash), by name."""
     columns = ["username", "role", "area", "disabled", "locked_until", "created_at"]

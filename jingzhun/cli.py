@@ -147,7 +147,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     write_indicators(warehouse.connect(result["warehouse"]), load_policy(None), officials)
     print(f"village indicators: {officials}")
     print(f"ground truth (expected flags): {summary['ground_truth']}")
+    demo_users(warehouse.connect(result["warehouse"]), result["warehouse"])
     return 0
+
+
+DEMO_USERS = {"village": "demo_village", "township": "demo_township", "county": "demo_county",
+              "steward": "demo_steward", "auditor": "demo_auditor"}
+
+
+def demo_users(engine, url: str) -> None:
+    """One demo account per role, in the area of the village with the most open flags (its township, its county),
+    passwords printed once (a second demo gives them new ones); and how to open the workbench."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from jingzhun import auth, warehouse
+
+    with engine.connect() as conn:
+        villages = pd.read_sql(select(warehouse.flags.c.village_code).where(warehouse.flags.c.status == "open"), conn)
+    village = villages["village_code"].value_counts().index[0]
+    areas = {"village": village, "township": village[:9], "county": village[:6], "steward": village[:6], "auditor": ""}
+    known = set(auth.list_users(engine)["username"])
+    print("workbench accounts (passwords shown once):")
+    for role, name in DEMO_USERS.items():
+        password = (auth.set_password(engine, name, by="demo") if name in known
+                    else auth.add_user(engine, name, role, areas[role], by="demo"))
+        print(f"  {role:9} {name:14} area {areas[role] or '(all)':12} password {password}")
+    print(f"open the workbench: .venv/bin/jingzhun serve --warehouse {url}  then http://127.0.0.1:8000/")
 
 
 def cmd_flags_export(args: argparse.Namespace) -> int:
@@ -241,8 +267,11 @@ def cmd_review_import(args: argparse.Namespace) -> int:
     from jingzhun import warehouse
     from jingzhun.review_import import ReviewError, import_review
 
+    from jingzhun.auth import actor_named
+
+    engine = warehouse.connect(args.warehouse)
     try:
-        counts = import_review(warehouse.connect(args.warehouse), Path(args.file), args.reviewer)
+        counts = import_review(engine, Path(args.file), actor_named(engine, args.actor).username)
     except ReviewError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -251,7 +280,7 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
 
 def cmd_review_export(args: argparse.Namespace) -> int:
-    from jingzhun import warehouse
+    from jingzhun import audit, warehouse
     from jingzhun.review import write_review_workbook
 
     scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ())) if args.region else None
@@ -259,6 +288,8 @@ def cmd_review_export(args: argparse.Namespace) -> int:
     if scope is not None:
         warehouse.check_scope(engine, scope)
     out = write_review_workbook(engine, Path(args.out), scope)
+    with engine.begin() as conn:
+        audit.record(conn, "cli", audit.Event.export, "workbook", out.name, args.region or None, "cli")
     print(f"review workbook: {out}")
     return 0
 
@@ -456,12 +487,14 @@ def parser() -> argparse.ArgumentParser:
     ri = rvsub.add_parser("import", help="read decisions back from a review workbook")
     ri.add_argument("file")
     ri.add_argument("--warehouse", default=None)
-    ri.add_argument("--reviewer", default=None, help="who decided (default: the user running the command)")
+    ri.add_argument("--as", dest="actor", required=True, metavar="NAME",
+                    help="the user (jingzhun users add) whose decisions these are: recorded as theirs")
     ri.set_defaults(func=cmd_review_import)
     re_ = rvsub.add_parser("export", help="write a fresh review workbook of the open flags (to replace a stale one)")
     re_.add_argument("--warehouse", default=None)
     re_.add_argument("--out", required=True, help="FILE.xlsx")
-    re_.add_argument("--region", default=None, help="only the flags of villages whose code starts with this prefix")
+    re_.add_argument("--area", "--region", dest="region", default=None,
+                     help="only the flags of this village's or township's area (a division-code prefix)")
     re_.add_argument("--households", default=None, help="with --region: only these households (comma-separated ids)")
     re_.set_defaults(func=cmd_review_export)
 

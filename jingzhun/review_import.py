@@ -30,7 +30,7 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 from sqlalchemy import Engine, func, insert, select, update
 
-from jingzhun import clock, warehouse
+from jingzhun import audit, clock, warehouse
 from jingzhun import normalise as nz
 from jingzhun.exports import spreadsheet_safe
 from jingzhun.review import (CHECK_CHARS, DECISIONS, EDITABLE, HEADERS, KEY_COLUMNS, SCOPE_PROPERTY, SHEET, SHOWN,
@@ -224,7 +224,8 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None,
             return {"already imported": int(earlier)}
         f = warehouse.flags.c  # every flag's state, filtered here: an IN list of a whole county's keys exceeds SQLite's
         current = pd.read_sql(select(f.flag_key, f.status, f.evidence_hash, f.opened_run, f.first_seen_run,
-                                     f.rule_code, f.household_id, f.hukou_household_id, f.id_number, f.village_code),
+                                     f.rule_code, f.household_id, f.hukou_household_id, f.id_number, f.village_code,
+                                     f.direction, f.stage, f.step_seq),
                               conn)
         current = current[current["flag_key"].isin(decided["标识"])]
         latest = latest_reviews(conn)
@@ -248,6 +249,9 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None,
             keys = decided.loc[decided["决定"].eq(decision), "标识"].tolist()
             if keys:
                 conn.execute(update(warehouse.flags).where(warehouse.flags.c.flag_key.in_(keys)).values(status=status))
+        record_in_chain(conn, decided, current, who, when, digest)
+        audit.record(conn, who, audit.Event.import_, "workbook", digest, scope["region"] or None, "cli",
+                     f"{len(decided)} decisions from {path.name}", now=when)
     counts = decided["决定"].value_counts().to_dict()
     cleaned = int(decided["_note_cleaned"].sum())
     if cleaned:  # a normalisation, said: the notes stored are not byte for byte what was typed
@@ -278,3 +282,25 @@ def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFra
             problems.append(f"第{row}行: 导出核实清单后该标记{what} (the flag changed since the workbook was "
                             f"written); {FRESH}")
     return problems
+
+
+def record_in_chain(conn, decided: pd.DataFrame, current: pd.DataFrame, who: str, when, digest: str) -> None:
+    """The sign-off chain's record of a steward's workbook decisions (signoff.md: what the chain's stages call
+    approved and dismissed): each one a ``migrated`` step (decided outside the chain's levels), its stage set to
+    match, so the history, the queue and the state token stay one story (``current``: the flags as read in this
+    transaction, by key). One UPDATE per stage reached."""
+    from jingzhun.signoff.stages import Action, first_stage
+
+    f = warehouse.flags.c
+    before = current.reindex(decided["标识"])
+    after = pd.Series(decided["决定"].map({"确认": "approved", "驳回": "dismissed"}).to_numpy(), index=before.index)
+    after = after.fillna(before["direction"].map(lambda d: first_stage(d).value))
+    conn.execute(insert(warehouse.steps), [
+        {"flag_key": k, "action": Action.migrated.value, "stage_before": b, "stage_after": a, "actor": who,
+         "role": "steward", "acted_at": when, "note": d + (":" + n if n else ""), "evidence_hash": h,
+         "state_token": f"{b}|{int(q)}", "via": "workbook", "workbook_sha256": digest}
+        for k, b, a, d, n, h, q in zip(decided["标识"], before["stage"], after, decided["决定"], decided["备注"],
+                                       decided["证据摘要"], before["step_seq"])])
+    for stage in after.unique():
+        conn.execute(update(warehouse.flags).where(f.flag_key.in_(after.index[after.eq(stage)].tolist())).values(
+            stage=stage, stage_since=when, step_seq=f.step_seq + 1))

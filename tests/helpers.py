@@ -228,3 +228,37 @@ def rule_pack(folder: Path, sql: str, deployment: bool = False) -> Path:
     if deployment:
         (folder / "deployment.yaml").write_text("rules: rules.yaml\n", encoding="utf-8")
     return folder
+
+
+def nightly_publish(url, run_id, frames):
+    """The rules on staged registers (``frames``), published as a nightly run would."""
+    import pandas as pd
+
+    from jingzhun import warehouse
+    from jingzhun.catalogue import RULES
+    from jingzhun.engine import flags
+    from jingzhun.policy import Policy
+
+    raised, skipped = flags(frames, Policy(), pd.Timestamp(AS_OF))
+    rules = pd.DataFrame({"rule_code": list(RULES)})
+    rules["evaluated"] = ~rules["rule_code"].isin(skipped)
+    rules["reason"], rules["raised"] = "", 0
+    empty = pd.DataFrame()
+    warehouse.publish(warehouse.connect(url), run_id, empty, empty, frames, raised, rules, None)
+
+
+def decide(path, choices: dict[str, tuple[str, str]], out=None):
+    """Fill decisions (flag_key -> (decision, note)) into a review workbook as a steward would."""
+    import openpyxl
+
+    from jingzhun.review import HEADERS
+
+    wb = openpyxl.load_workbook(path)
+    ws = wb["核实清单"]
+    key_col, decision_col, note_col = (HEADERS.index(h) + 1 for h in ("标识", "决定", "备注"))
+    for row in range(2, ws.max_row + 1):
+        key = ws.cell(row, key_col).value
+        if key in choices:
+            ws.cell(row, decision_col).value, ws.cell(row, note_col).value = choices[key]
+    wb.save(out or path)
+    return out or path

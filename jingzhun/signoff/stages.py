@@ -59,13 +59,13 @@ class Action(StrEnum):
     # recorded by the system, taken by no one
     period_ended = "period_ended"   # a 公示 ended without objection
     reopened = "reopened"           # the nightly run found changed evidence: back to the start, history kept
-    migrated = "migrated"           # a decision taken before the chain
+    migrated = "migrated"           # a decision taken outside the chain's levels: before it, or a steward's workbook
 
 
 ACTION_TITLES = {Action.agree: "评议通过", Action.disagree: "评议不通过", Action.object: "公示异议", Action.verify: "审核通过(入户核实)",
                  Action.return_: "退回村级", Action.approve: "批准", Action.deny: "驳回", Action.refer: "转办",
                  Action.answer: "部门答复", Action.confirm: "已核实", Action.no_problem: "无问题",
-                 Action.period_ended: "公示期满", Action.reopened: "证据变化,重新评议", Action.migrated: "签批流程前的决定"}
+                 Action.period_ended: "公示期满", Action.reopened: "证据变化,重新评议", Action.migrated: "签批流程外的决定"}
 
 
 @dataclass(frozen=True)

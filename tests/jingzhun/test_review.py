@@ -13,34 +13,12 @@ from jingzhun.review_import import ReviewError, import_review
 from jingzhun.catalogue import RULES
 from jingzhun.engine import flags
 
-from helpers import AS_OF
-
-
-def nightly_publish(url, run_id, frames):
-    raised, skipped = flags(frames, Policy(), pd.Timestamp(AS_OF))
-    rules = pd.DataFrame({"rule_code": list(RULES)})
-    rules["evaluated"] = ~rules["rule_code"].isin(skipped)
-    rules["reason"], rules["raised"] = "", 0
-    empty = pd.DataFrame()
-    warehouse.publish(warehouse.connect(url), run_id, empty, empty, frames, raised, rules, None)
+from helpers import AS_OF, decide, nightly_publish  # noqa: F401
 
 
 def current(url) -> pd.DataFrame:
     with warehouse.connect(url).connect() as conn:
         return pd.read_sql(select(warehouse.flags), conn).set_index("flag_key")
-
-
-def decide(path, choices: dict[str, tuple[str, str]], out=None):
-    """Fill decisions (flag_key -> (decision, note)) into a review workbook as a steward would."""
-    wb = openpyxl.load_workbook(path)
-    ws = wb["核实清单"]
-    key_col, decision_col, note_col = (HEADERS.index(h) + 1 for h in ("标识", "决定", "备注"))
-    for row in range(2, ws.max_row + 1):
-        key = ws.cell(row, key_col).value
-        if key in choices:
-            ws.cell(row, decision_col).value, ws.cell(row, note_col).value = choices[key]
-    wb.save(out or path)
-    return out or path
 
 
 def test_review_round_trip(frames, tmp_path, warehouse_url):
