@@ -389,8 +389,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(args.warehouse, load_policy(args.config))
     print(f"精准工作台 (the workbench): http://{args.host}:{args.port}/  (Ctrl-C to stop)")
     # the access log names method, path and status: no identity number is ever in a path or a query string, and
-    # every log record is masked of anything shaped like one (privacy.install_log_masking)
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=False, server_header=False, date_header=False,
+    # every log record is masked of anything shaped like one (privacy.install_log_masking). Behind a reverse proxy on
+    # this machine (https), its X-Forwarded-Proto and -For are believed (uvicorn trusts 127.0.0.1 only, or the
+    # addresses in FORWARDED_ALLOW_IPS): the session cookie is then Secure and the audit log has the client's address.
+    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, server_header=False, date_header=False,
                 log_config=LOG_CONFIG)
     return 0
 
