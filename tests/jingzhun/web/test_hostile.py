@@ -21,6 +21,7 @@ LOGIN = "login"  # a page's answer to no (or an expired) session: 303 to the log
 READERS = {"auditor", "county", "steward"}
 FULL_READERS = {"village", "township", "county", "steward"}
 RUN_ID = "r1"
+QUARANTINED = '{"id_number": "620421197001011234", "name": "王小明", "sex": "男"}'
 
 
 def anyone(answer):
@@ -78,6 +79,8 @@ def test_every_route_answers_as_the_table_says(workbench):
         conn.execute(insert(warehouse.runs).values(run_id=RUN_ID, started_at=warehouse.now(), status="published",
                                                    as_of=pd.Timestamp("2026-11-22").date(), region=bench.village[:6],
                                                    sources="{}"))
+        conn.execute(insert(warehouse.quarantine).values(run_id=RUN_ID, source="hukou", file="hukou/hukou_01.csv", row=7,
+                                                         reason="身份证号校验位错误", raw=QUARANTINED))
     flag = bench.flag()
     values = {"flag_key": bench.flag_key, "household_id": bench.household_id, "village_code": bench.village,
               "run_id": RUN_ID}
@@ -192,6 +195,9 @@ def test_every_route_answers_as_the_table_says(workbench):
             api_out = client.get(f"/api/flags/{bench.flag_key}", headers={"Authorization": f"Bearer {bench.tokens[person.name]}"})
             api_none = client.get("/api/flags/" + "0" * 48, headers={"Authorization": f"Bearer {bench.tokens[person.name]}"})
             assert (api_out.status_code, api_out.json()) == (api_none.status_code, api_none.json()) == (404, api_none.json())
+    steward_page = client.get(f"/runs/{RUN_ID}", headers={"Cookie": f"jz_session={sessions['guanli'][0]}"}).text
+    assert "hukou/hukou_01.csv" in steward_page and "身份证号校验位错误" in steward_page
+    assert "620421197001011234" not in steward_page and "王小明" not in steward_page  # quarantine: every cell masked
     listed = client.get("/api/flags", headers={"Authorization": f"Bearer {bench.tokens['cun_out']}"}).json()["flags"]
     assert bench.flag_key not in {f["flag_key"] for f in listed}
     with bench.engine.connect() as conn:
