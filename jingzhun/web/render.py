@@ -24,6 +24,10 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 STATUS_TITLES = {"open": "待处理", "confirmed": "已确认", "dismissed": "不予通过", "resolved": "已解除"}
 DIRECTIONS = {**DIRECTION_TITLES, "monitor": "纳入监测", "clear": "解除监测"}
+EVENT_TITLES = {"login": "登录", "login_failed": "登录失败", "locked": "账户锁定", "logout": "退出登录", "step": "办理",
+                "full_number_view": "查看完整身份证号", "export": "导出", "import": "导入", "user_added": "新增用户",
+                "user_disabled": "停用用户", "password_changed": "更换密码", "token_issued": "签发 API 令牌",
+                "page_denied": "越权访问被拒"}
 ERRORS = {
     400: "请求有误 (bad request)",
     401: "请先登录 (sign in first)",
@@ -120,7 +124,7 @@ ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_aut
 ENV.filters.update(when=when, day=day, cell=cell, seg=lambda v: quote(str(v), safe=""),
                    stage_title=lambda v: _title(STAGE_TITLES, v), action_title=lambda v: _title(ACTION_TITLES, v),
                    role_title=lambda v: _title(ROLE_TITLES, v), direction_title=lambda v: _title(DIRECTIONS, v),
-                   status_title=lambda v: _title(STATUS_TITLES, v), rule_title=lambda v: _title(rule_titles(), v),
+                   status_title=lambda v: _title(STATUS_TITLES, v), event_title=lambda v: _title(EVENT_TITLES, v), rule_title=lambda v: _title(rule_titles(), v),
                    source_title=source_title, department=department)
 ENV.globals.update(field_title=field_title, Stage=Stage, Action=Action, Role=Role, STAGE_TITLES=STAGE_TITLES,
                    DIRECTIONS=DIRECTIONS, rule_titles=rule_titles)

@@ -52,9 +52,9 @@ def queue(request: Request, filters: Filters = Depends(), signed: Signed = Depen
     villages = sorted(set(counts["village_code"]))
     names = dict(zip(villages, labels.region_names(_series(villages), reference, "village")))
     townships = dict(zip(villages, labels.township_names(_series(villages), reference)))
-    stages = [s for s in Stage if s in set(counts["stage"])]
-    table = {(v, s): int(n) for v, s, n in zip(counts["village_code"], counts["stage"], counts["n"])}
     mine = set(stages_of(actor.role))
+    stages = [s for s in Stage if s in set(counts["stage"]) or (s in mine and not filters.stage)]  # mine, even at 0
+    table = {(v, s): int(n) for v, s, n in zip(counts["village_code"], counts["stage"], counts["n"])}
     return page(request, "queue.html", signed=signed, filters=filters, flags=flags.to_dict("records"), more=more,
                 villages=villages, names=names, townships=townships, stages=stages, table=table, mine=mine,
                 total=int(counts["n"].sum()) if len(counts) else 0,

@@ -206,6 +206,7 @@ def test_every_route_answers_as_the_table_says(workbench):
     assert views == {p.name: 2 for p in bench.persons if p.inside and p.role in FULL_READERS}  # the page's, the API's
     assert audit["action"].eq("page_denied").sum() > 0
     client.close()
+    print(f"{answers} answers checked against the table")
     assert not failures, f"{len(failures)} of {answers} answers were wrong:\n" + "\n".join(failures)
 
 
