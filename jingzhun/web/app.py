@@ -44,6 +44,15 @@ def _signed_or_none(request: Request):
         return None
 
 
+async def _signed(request: Request):
+    """Who is signed in, for an error page's header (the session is read off the event loop)."""
+    if render.wants_json(request.url.path):
+        return None
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_signed_or_none, request)
+
+
 def create_app(warehouse_url: str, policy: Policy | None = None, period_seconds: float | None = PERIOD_SECONDS) -> FastAPI:
     """The workbench on the warehouse at ``warehouse_url`` (migrated on connect) under ``policy``. While it serves, a
     thread ends the 公示 periods that are over every ``period_seconds`` (None: never; a test calls the chain)."""
@@ -87,13 +96,13 @@ def create_app(warehouse_url: str, policy: Policy | None = None, period_seconds:
     async def refused(request: Request, exc: Refused):
         status = getattr(exc, "status", 400)
         status = status if isinstance(status, int) and status in render.ERRORS else 400
-        return render.error_page(request.url.path, status, describe(exc), signed=_signed_or_none(request))
+        return render.error_page(request.url.path, status, describe(exc), signed=await _signed(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         status = exc.status_code if exc.status_code in render.ERRORS else 400
         return render.error_page(request.url.path, status, headers=getattr(exc, "headers", None),
-                                 signed=_signed_or_none(request) if status == 404 else None)
+                                 signed=await _signed(request) if status == 404 else None)
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request: Request, exc: RequestValidationError):
@@ -103,7 +112,7 @@ def create_app(warehouse_url: str, policy: Policy | None = None, period_seconds:
             errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                       for e in exc.errors()]
             return JSONResponse({"detail": errors}, status_code=422)
-        return render.error_page(request.url.path, 422, signed=_signed_or_none(request))
+        return render.error_page(request.url.path, 422, signed=await _signed(request))
 
     app.add_middleware(ApiBearer, engine=engine)
     app.add_middleware(Contained, render_error=lambda scope, status: render.error_page(scope.get("path", ""), status))
