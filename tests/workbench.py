@@ -211,9 +211,13 @@ def sign_out(driver) -> None:
 
 
 def wait_for(driver, condition, seconds: float = 20):
+    """``condition(driver)`` once it holds; asked again while a navigation replaces the page under it."""
+    from selenium.common.exceptions import (JavascriptException, NoSuchElementException,
+                                            StaleElementReferenceException, WebDriverException)
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds).until(condition)
+    ignored = (NoSuchElementException, StaleElementReferenceException, JavascriptException, WebDriverException)
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored).until(condition)
 
 
 def print_pdf(driver, out: Path) -> Path:

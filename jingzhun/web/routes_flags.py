@@ -47,7 +47,8 @@ def flag_page(request: Request, signed: Signed, flag_key: str, status: int = 200
     return page(request, "flag.html", status=status, signed=signed, flag=detail, forms=forms, place=place,
                 records=records, sentences=sentences, message=message,
                 typed={"action": "", "note": "", "department": "", "verifiers": [], **(typed or {})},
-                verifier_fields=verifier_fields, period_end=period_end, done=request.query_params.get("done", ""))
+                verifier_fields=verifier_fields, period_end=period_end, note_chars=chain.NOTE_CHARS,
+                name_chars=chain.NAME_CHARS, done=request.query_params.get("done", ""))
 
 
 @router.get("/flags/{flag_key}")

@@ -5,6 +5,7 @@ the second 公示 the county approves; the 公告 prints on A4 with its title.""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -27,7 +28,10 @@ def open_flag(driver, bench) -> str:
 
 
 def stage(driver) -> str:
-    return driver.find_element(By.ID, "stage").get_attribute("data-stage")
+    """The stage the loaded page shows (asked again while a navigation replaces the document)."""
+    return wait_for(driver, lambda d: d.execute_script(
+        "return document.readyState === 'complete' && document.getElementById('stage') "
+        "? document.getElementById('stage').dataset.stage : null"))
 
 
 def act(driver, action: str, note: str = "", verifiers=()) -> str:
@@ -36,6 +40,7 @@ def act(driver, action: str, note: str = "", verifiers=()) -> str:
     if note:
         form.find_element(By.NAME, "note").send_keys(note)
     for box, name in zip(form.find_elements(By.NAME, "verifier"), verifiers):
+        box.clear()  # a refused form comes back with what was typed
         box.send_keys(name)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait_for(driver, EC.staleness_of(form))
@@ -81,6 +86,8 @@ def test_the_whole_chain_in_the_browser(workbench, driver, tmp_path):
     assert open_flag(driver, bench) == "pending_township"
     assert act(driver, "verify", verifiers=["张核查", "李核查"]) == "pending_township"   # two names: refused
     assert "至少需要 3 人" in driver.find_element(By.ID, "refused").text
+    kept = [b.get_attribute("value") for b in driver.find_elements(By.CSS_SELECTOR, "form[data-action=verify] input[name=verifier]")]
+    assert kept[:3] == ["张核查", "李核查", ""]                                  # what was typed is not lost
     assert act(driver, "verify", verifiers=["张核查", "李核查", "王核查"]) == "publicity_2"
 
     bench.end_period()
@@ -111,6 +118,8 @@ def test_the_whole_chain_in_the_browser(workbench, driver, tmp_path):
                             .order_by(warehouse.steps.c.step_id), conn)
     assert steps["action"].tolist() == ["agree", "object", "agree", "period_ended", "return", "agree", "period_ended",
                                         "verify", "period_ended", "approve"]
+    assert json.loads(steps.loc[steps["action"].eq("verify"), "verifiers"].iloc[0]) == ["张核查", "李核查", "王核查"]
+    assert steps.loc[steps["action"].eq("return"), "note"].iloc[0] == "请补充车辆转让的证明材料"
     people_steps = steps[steps["actor"].ne("system")]
     assert people_steps["via"].eq("web").all()
     assert people_steps["actor"].tolist() == ["cun", "cun", "cun", "xiang", "cun", "xiang", "xian"]
