@@ -271,7 +271,8 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
     engine = warehouse.connect(args.warehouse)
     try:
-        counts = import_review(engine, Path(args.file), actor_named(engine, args.actor).username)
+        actor = actor_named(engine, args.actor)
+        counts = import_review(engine, Path(args.file), actor.username, actor=actor)
     except ReviewError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -281,15 +282,21 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
 def cmd_review_export(args: argparse.Namespace) -> int:
     from jingzhun import audit, warehouse
+    from jingzhun.policy import load_policy
     from jingzhun.review import write_review_workbook
 
     scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ())) if args.region else None
     engine = warehouse.connect(args.warehouse)
-    if scope is not None:
-        warehouse.check_scope(engine, scope)
-    out = write_review_workbook(engine, Path(args.out), scope)
+    if args.area:
+        from jingzhun.signoff.workbook import write_area_workbook
+
+        out = write_area_workbook(engine, args.area, Path(args.out), load_policy(args.config))
+    else:
+        if scope is not None:
+            warehouse.check_scope(engine, scope)
+        out = write_review_workbook(engine, Path(args.out), scope)
     with engine.begin() as conn:
-        audit.record(conn, "cli", audit.Event.export, "workbook", out.name, args.region or None, "cli")
+        audit.record(conn, "cli", audit.Event.export, "workbook", out.name, args.area or args.region or None, "cli")
     print(f"review workbook: {out}")
     return 0
 
@@ -372,6 +379,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
                    engine=args.engine, warehouse_url=args.bench_warehouse)
     print_table(report)
     name = f"bench-{args.counties}x{args.residents}-{args.engine}" if args.counties else f"bench-{args.residents}"
+    if args.workbench:
+        from jingzhun.bench_web import workbench_load
+
+        url = args.bench_warehouse or f"sqlite:///{(WORK_DIR / 'bench' / f'warehouse-{args.residents}-0.sqlite').resolve()}"
+        report["workbench"] = load = workbench_load(url, Path(report["landing"]), args.as_of, WORK_DIR, args.users,
+                                                    args.seconds)
+        print(f"workbench: {load['users']} people for {load['seconds']} s while a nightly run publishes "
+              f"(published: {load['nightly_published_meanwhile']}), login errors {load['login_errors']}")
+        for row in load["pages"] + [{"page": "all", **load["all"]}]:
+            print(f"  {row['page']:10} {row['requests']:7} requests {row['errors']:4} errors  p50 {row['p50_ms']} ms  "
+                  f"p95 {row['p95_ms']} ms")
+        name += "-workbench"
     out = Path(args.json or WORK_DIR / "bench" / f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -495,8 +514,11 @@ def parser() -> argparse.ArgumentParser:
     re_ = rvsub.add_parser("export", help="write a fresh review workbook of the open flags (to replace a stale one)")
     re_.add_argument("--warehouse", default=None)
     re_.add_argument("--out", required=True, help="FILE.xlsx")
-    re_.add_argument("--area", "--region", dest="region", default=None,
-                     help="only the flags of this village's or township's area (a division-code prefix)")
+    re_.add_argument("--area", default=None, help="a village's (12 digits), township's (9) or county's (6) open steps "
+                     "of the sign-off chain, for that level (import them with --as a user of that level)")
+    re_.add_argument("--region", default=None, help="the steward's workbook: only the flags of villages whose code "
+                     "starts with this prefix")
+    re_.add_argument("--config", default=None)
     re_.add_argument("--households", default=None, help="with --region: only these households (comma-separated ids)")
     re_.set_defaults(func=cmd_review_export)
 
@@ -556,6 +578,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--as-of", type=_date, default=clock.today())
     b.add_argument("--json", default=None, help="where to write the results (default: the work folder)")
+    b.add_argument("--workbench", action="store_true", help="then load the workbench: --users people on the queue, "
+                   "flag and household pages for --seconds while another nightly run publishes (p50/p95, errors)")
+    b.add_argument("--users", type=int, default=20)
+    b.add_argument("--seconds", type=float, default=60)
     b.set_defaults(func=cmd_bench)
 
     sv = sub.add_parser("serve", help="the workbench: pages for every role and the JSON API (signoff.md)")

@@ -76,22 +76,34 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     if scope is not None:
         frame = frame[scope.holds(frame)].reset_index(drop=True)
     latest = latest_reviews(warehouse_db)
-    reference = labels.stored_regions(warehouse_db)
     frame["state_token"] = state_tokens(frame, latest)
+    frame = frame.assign(**decision_history(frame, latest))
+    prop = {"region": scope.region or "", "households": list(scope.households)} if scope else {"region": ""}
+    return write_sheet(warehouse_db, frame, out, prop, list(DECISIONS), "请选择 确认 / 驳回 / 待核实", "动态调整核实清单")
+
+
+def write_sheet(warehouse_db, frame: pd.DataFrame, out: Path, scope_property: dict, choices: list[str], choice_help: str,
+                title: str, hidden: tuple[str, ...] = (), footer: str = "", widths: dict[str, int] | None = None,
+                font_size: float | None = None) -> Path:
+    """The workbook of :data:`COLUMNS` for ``frame`` (flags with ``state_token``, ``state_title``, ``history``,
+    ``decision`` and ``note``): named as people know them, a drop-down of ``choices`` in 决定, the hidden key
+    columns (and ``hidden`` ones: shown on screen as empty of use, not printed), the scope in a custom property,
+    A4 printing with ``title`` and ``footer`` (``widths``: columns narrower than :data:`COLUMNS` says; ``font_size``:
+    larger text, so that what fits the page width still prints at 9 points or more)."""
+    reference = labels.stored_regions(warehouse_db)
     frame = frame.assign(township_code=frame["village_code"].str[:9], rule_title=frame["rule_code"].map(rule_titles()),
                          direction_title=frame["direction"].map(DIRECTION_TITLES),
                          township_name=labels.township_names(frame["village_code"], reference),
                          village_name=labels.region_names(frame["village_code"], reference, "village"),
-                         **labels.people(warehouse_db, frame), **decision_history(frame, latest))
+                         **labels.people(warehouse_db, frame))
     frame = frame.sort_values(["township_code", "village_code", "rule_code", "household_id", "id_number"])
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = SHEET
-    wb.custom_doc_props.append(StringProperty(name=SCOPE_PROPERTY, value=json.dumps(
-        {"region": scope.region or "", "households": list(scope.households)} if scope else {"region": ""})))
+    wb.custom_doc_props.append(StringProperty(name=SCOPE_PROPERTY, value=json.dumps(scope_property)))
     ws.append(HEADERS)
     for cell in ws[1]:
-        cell.font = Font(bold=True)
+        cell.font = Font(bold=True, size=font_size)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
     safe = frame.assign(row_check="")[[c[1] for c in COLUMNS]].apply(spreadsheet_safe)
     safe.columns = HEADERS
@@ -99,30 +111,37 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     for row in safe.itertuples(index=False):
         ws.append(list(row))
     last = ws.max_row
-    choice = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
-                            showErrorMessage=True, errorTitle="决定", error="请选择 确认 / 驳回 / 待核实")
+    choice = DataValidation(type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True,
+                            showErrorMessage=True, errorTitle="决定", error=choice_help)
     ws.add_data_validation(choice)
     decision_col = openpyxl.utils.get_column_letter(HEADERS.index("决定") + 1)
     choice.add(f"{decision_col}2:{decision_col}{max(last, 2)}")
-    for i, (_, _, width) in enumerate(COLUMNS, start=1):
-        ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = width
-    for col in KEY_COLUMNS:
+    widths = {header: (widths or {}).get(header, width) for header, _, width in COLUMNS}
+    for i, header in enumerate(HEADERS, start=1):
+        ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width = widths[header]
+    grow = (font_size or 11) / 11
+    for col in (*KEY_COLUMNS, *hidden):
         ws.column_dimensions[openpyxl.utils.get_column_letter(HEADERS.index(col) + 1)].hidden = True
-    wrapped = [HEADERS.index(h) for h in ("乡镇", "村", "规则", "户主", "姓名", "证据", "上次决定", "备注")]
+    wrapped = [HEADERS.index(h) for h in ("乡镇", "村", "规则", "状态", "户主", "姓名", "证据", "上次决定", "备注")]
     styles = None  # the first row's cell styles, copied to the others (openpyxl looks a style up per assignment)
     for row in ws.iter_rows(min_row=2):
         lines = 1
         for j, cell in enumerate(row):
             if styles is None:
                 cell.alignment = Alignment(wrap_text=j in wrapped, vertical="top")
+                if font_size:
+                    cell.font = Font(size=font_size)
             else:
                 cell._style = copy(styles[j])
             if j in wrapped:
-                lines = max(lines, text_lines(cell.value, COLUMNS[j][2]))
+                lines = max(lines, text_lines(cell.value, int(widths[HEADERS[j]] / grow)))
         styles = styles or [copy(cell._style) for cell in row]
-        ws.row_dimensions[row[0].row].height = LINE_HEIGHT * lines   # spreadsheets do not grow wrapped rows of a file
+        ws.row_dimensions[row[0].row].height = LINE_HEIGHT * grow * lines   # spreadsheets do not grow wrapped rows
     ws.freeze_panes = "A2"
-    _print_setup(ws, frame["village_code"].tolist(), f"{labels.area_name(frame['village_code'], reference)} 动态调整核实清单")
+    _print_setup(ws, frame["village_code"].tolist(), f"{labels.area_name(frame['village_code'], reference)} {title}",
+                 footer)
+    if font_size:
+        ws.oddHeader.center.size, ws.oddFooter.center.size = round(font_size * 1.3), font_size
     ws.auto_filter.ref = f"A1:{openpyxl.utils.get_column_letter(len(HEADERS))}{max(last, 1)}"
     summary = wb.create_sheet("按村汇总")
     summary.append(["乡镇", "村", "村代码", "待核实条数"])
@@ -161,12 +180,12 @@ def decision_history(flags: pd.DataFrame, latest: pd.DataFrame) -> dict[str, pd.
             "note": pd.Series("", index=flags.index).mask(carried, note)}
 
 
-def _print_setup(ws, villages: list[str], title: str = "") -> None:
+def _print_setup(ws, villages: list[str], title: str = "", footer: str = "") -> None:
     """How a steward prints it: A4 landscape, every column on the page width, the header on every page, a new
-    page for each village, the title above and page numbers below."""
+    page for each village, the title above and page numbers (after ``footer``: signature lines) below."""
     print_setup(ws)
     ws.print_title_rows = "1:1"
-    ws.oddFooter.center.text = "第 &P 页,共 &N 页"   # one sheet: no sheet name
+    ws.oddFooter.center.text = (footer + "    " if footer else "") + "第 &P 页,共 &N 页"   # one sheet: no sheet name
     if title:
         ws.oddHeader.center.text = title
     # after sheet row i + 1 (row 1 is the header); set at once: RowBreak.append copies every break so far

@@ -137,16 +137,17 @@ def workbook_scope(wb, path: Path) -> dict:
     if not valid:
         raise ReviewError(f"{path.name}: 未导入,工作簿缺少或损坏了清单范围信息 (nothing imported: the workbook's record "
                           f"of its region is missing or damaged); {FRESH}")
-    return {"region": region, "households": households}
+    return {"region": region, "households": households, "mode": scope.get("mode", ""), "role": scope.get("role", "")}
 
 
-def row_problems(frame: pd.DataFrame) -> list[str]:
-    """What is wrong with rows on their own (no warehouse needed), each named by row and column."""
+def row_problems(frame: pd.DataFrame, decisions=tuple(DECISIONS), reasoned=("驳回",)) -> list[str]:
+    """What is wrong with rows on their own (no warehouse needed), each named by row and column (``decisions``: what
+    决定 may hold; ``reasoned``: those that need a 备注)."""
     decided, noted, keyed = frame["决定"].ne(""), frame["备注"].ne(""), frame["标识"].ne("")
-    out = [f"第{r}行: 未知决定 (unknown decision; use 确认/驳回/待核实)"
-           for r in frame.loc[~frame["决定"].isin([*DECISIONS, ""]), "_row"]]
-    out += [f"第{r}行: 驳回须在备注中说明理由 (a dismissal needs a note)"
-            for r in frame.loc[frame["决定"].eq("驳回") & ~noted, "_row"]]
+    out = [f"第{r}行: 未知决定 (unknown decision; use {'/'.join(decisions)})"
+           for r in frame.loc[~frame["决定"].isin([*decisions, ""]), "_row"]]
+    out += [f"第{r}行: {d}须在备注中说明理由 (a {d} needs a note)"
+            for r, d in frame.loc[frame["决定"].isin(reasoned) & ~noted, ["_row", "决定"]].itertuples(index=False)]
     out += [f"第{r}行: 填写了备注但没有决定,备注不会单独保存;请选择决定或清空备注 (a note without a decision)"
             for r in frame.loc[noted & ~decided, "_row"]]
     out += [f"第{r}行: 隐藏的标识列为空 (the hidden key columns are empty)"
@@ -207,11 +208,29 @@ def flag_problems(decided: pd.DataFrame, current: pd.DataFrame, scope: dict) -> 
 
 
 def import_review(engine: Engine, path: Path, reviewer: str | None = None,
-                  wait_seconds: float = IMPORT_WAIT_SECONDS) -> dict[str, int]:
+                  wait_seconds: float = IMPORT_WAIT_SECONDS, actor=None) -> dict[str, int]:
     """Store a steward's decisions (who, when, why) and set the flags' states, all or nothing (see the module).
-    The same workbook imported again is a no-op that says so (``{"already imported": n}``)."""
+    The same workbook imported again is a no-op that says so (``{"already imported": n}``). A village's,
+    township's or county's workbook (``review export --area``) is ``actor``'s steps of the sign-off chain
+    (:func:`jingzhun.signoff.workbook.import_area_workbook`); the steward's is a steward's or county's."""
     path = Path(path)
     frame, scope = read_workbook(path)
+    if scope.get("mode") == "chain":
+        from jingzhun.signoff.workbook import choices_for, import_area_workbook
+
+        if actor is None or actor.role.value != scope["role"]:
+            from jingzhun.signoff.stages import ROLE_TITLES, Role
+
+            level = ROLE_TITLES.get(Role(scope["role"]), scope["role"]) if scope["role"] in Role.__members__ else "?"
+            raise ReviewError(f"{path.name}: 未导入,这是{level}的清单,须以该级用户导入 (nothing imported: a "
+                              f"workbook of the {scope['role']} level, imported --as a user of another level)")
+        problems = row_problems(frame, tuple(choices_for(actor.role)), ())
+        if problems:
+            raise _refuse(path, problems)
+        return import_area_workbook(engine, path, frame, scope, actor, wait_seconds=wait_seconds)
+    if actor is not None and actor.role.value not in ("steward", "county"):
+        raise ReviewError(f"{path.name}: 未导入,数据管理员的核实清单只能以数据管理员或县级用户导入 (nothing imported: the "
+                          f"steward's workbook is a steward's or a county user's)")
     problems = row_problems(frame)
     if problems:
         raise _refuse(path, problems)

@@ -69,6 +69,21 @@ def take_step(engine: Engine, actor: Actor, flag_key: str, action: str, note: st
     """Take one step (see the module): the flag's new stage. Audited in the same transaction."""
     policy = policy or load_policy(None)
     now = now or warehouse.now()
+    advance_periods(engine, policy, now)  # a 公示 that has ended moves on before anyone acts on it
+    with engine.begin() as conn:
+        to = step_in(conn, actor, flag_key, action, note, evidence_hash, state_token, verifiers, department, via, origin,
+                     policy, now, workbook_sha256)
+    if to in PUBLICITY and policy.signoff.publicity_days == 0:
+        advance_periods(engine, policy, now)  # a province that publicises offline: the period is over at once
+        return AFTER_PERIOD[to]
+    return to
+
+
+def step_in(conn, actor: Actor, flag_key: str, action: str, note: str, evidence_hash: str, state_token: str,
+            verifiers, department: str, via: str, origin: str, policy: Policy, now: datetime,
+            workbook_sha256: str | None = None) -> Stage:
+    """One step inside the caller's transaction (a workbook's steps are all or nothing): checked, recorded, audited.
+    The caller has ended the periods due (:func:`advance_periods`)."""
     try:
         act = Action(action)
     except ValueError:
@@ -79,46 +94,41 @@ def take_step(engine: Engine, actor: Actor, flag_key: str, action: str, note: st
     names = list(dict.fromkeys(n for n in (_clean(v, NAME_CHARS, "核实人") for v in (verifiers or ())) if n))
     if not evidence_hash or not state_token:
         raise Malformed("缺少证据摘要或状态标记 (evidence_hash and state_token are required)")
-    advance_periods(engine, policy, now)  # a 公示 that has ended moves on before anyone acts on it
     f = warehouse.flags.c
-    with engine.begin() as conn:
-        flag = conn.execute(select(f.flag_key, f.stage, f.status, f.step_seq, f.stage_since, f.evidence_hash,
-                                   f.village_code).where(f.flag_key == str(flag_key), in_area(actor, f.village_code))).first()
-        if flag is None:
-            raise Unknown("未找到该标记 (no such flag)")
-        stage = Stage(flag.stage)
-        if evidence_hash != flag.evidence_hash:
-            raise Changed("证据已变化 (the evidence changed since it was shown: reload and look again)")
-        if state_token != token_of(flag.stage, flag.step_seq):
-            raise Changed(f"该标记已由他人处理,现为“{stage.value}” (someone acted on this flag since it was shown)")
-        move = MOVES.get((stage, act))
-        if flag.status != "open" or move is None or move.role != actor.role:
-            raise NotAllowed("此阶段不能由您进行该操作 (not your action at this stage)")
-        if move.during_period and period_over(flag.stage_since, policy, now):
-            raise NotAllowed("公示期已满 (the publicity period has ended)")
-        if move.needs_note and not note:
-            raise Malformed("请填写理由或说明 (a reason is required)")
-        if move.needs_verifiers and len(names) < policy.signoff.min_verifiers:
-            raise Malformed(f"入户核实至少需要 {policy.signoff.min_verifiers} 人 (at least {policy.signoff.min_verifiers} "
-                            f"verifiers' names)")
-        if move.needs_department and not department:
-            raise Malformed("请填写转办部门 (the department is required)")
-        to = move.to
-        if act is Action.verify and not policy.signoff.second_publicity:
-            to = AFTER_PERIOD[Stage.publicity_2]
-        moved = conn.execute(update(warehouse.flags).where(
-            f.flag_key == flag.flag_key, f.step_seq == flag.step_seq, f.stage == flag.stage).values(
-            stage=to.value, stage_since=now, step_seq=flag.step_seq + 1, status=STATUS_OF.get(to, "open")))
-        if moved.rowcount != 1:
-            raise Changed("另一人刚刚处理了该标记 (someone else acted on this flag just now: reload)")
-        conn.execute(insert(warehouse.steps).values(
-            flag_key=flag.flag_key, action=act.value, stage_before=stage.value, stage_after=to.value,
-            actor=actor.username, role=actor.role.value, acted_at=now, note=note or None,
-            verifiers=json.dumps(names, ensure_ascii=False) if names else None, department=department or None,
-            evidence_hash=evidence_hash, state_token=state_token, via=via, workbook_sha256=workbook_sha256))
-        audit.record(conn, actor.username, audit.Event.step, "flag", flag.flag_key, flag.village_code, origin,
-                     f"{act.value}: {stage.value} -> {to.value} ({via})", now=now)
-    if to in PUBLICITY and policy.signoff.publicity_days == 0:
-        advance_periods(engine, policy, now)  # a province that publicises offline: the period is over at once
-        return AFTER_PERIOD[to]
+    flag = conn.execute(select(f.flag_key, f.stage, f.status, f.step_seq, f.stage_since, f.evidence_hash,
+                               f.village_code).where(f.flag_key == str(flag_key), in_area(actor, f.village_code))).first()
+    if flag is None:
+        raise Unknown("未找到该标记 (no such flag)")
+    stage = Stage(flag.stage)
+    if evidence_hash != flag.evidence_hash:
+        raise Changed("证据已变化 (the evidence changed since it was shown: reload and look again)")
+    if state_token != token_of(flag.stage, flag.step_seq):
+        raise Changed(f"该标记已由他人处理,现为“{stage.value}” (someone acted on this flag since it was shown)")
+    move = MOVES.get((stage, act))
+    if flag.status != "open" or move is None or move.role != actor.role:
+        raise NotAllowed("此阶段不能由您进行该操作 (not your action at this stage)")
+    if move.during_period and period_over(flag.stage_since, policy, now):
+        raise NotAllowed("公示期已满 (the publicity period has ended)")
+    if move.needs_note and not note:
+        raise Malformed("请填写理由或说明 (a reason is required)")
+    if move.needs_verifiers and len(names) < policy.signoff.min_verifiers:
+        raise Malformed(f"入户核实至少需要 {policy.signoff.min_verifiers} 人 (at least {policy.signoff.min_verifiers} "
+                        f"verifiers' names)")
+    if move.needs_department and not department:
+        raise Malformed("请填写转办部门 (the department is required)")
+    to = move.to
+    if act is Action.verify and not policy.signoff.second_publicity:
+        to = AFTER_PERIOD[Stage.publicity_2]
+    moved = conn.execute(update(warehouse.flags).where(
+        f.flag_key == flag.flag_key, f.step_seq == flag.step_seq, f.stage == flag.stage).values(
+        stage=to.value, stage_since=now, step_seq=flag.step_seq + 1, status=STATUS_OF.get(to, "open")))
+    if moved.rowcount != 1:
+        raise Changed("另一人刚刚处理了该标记 (someone else acted on this flag just now: reload)")
+    conn.execute(insert(warehouse.steps).values(
+        flag_key=flag.flag_key, action=act.value, stage_before=stage.value, stage_after=to.value,
+        actor=actor.username, role=actor.role.value, acted_at=now, note=note or None,
+        verifiers=json.dumps(names, ensure_ascii=False) if names else None, department=department or None,
+        evidence_hash=evidence_hash, state_token=state_token, via=via, workbook_sha256=workbook_sha256))
+    audit.record(conn, actor.username, audit.Event.step, "flag", flag.flag_key, flag.village_code, origin,
+                 f"{act.value}: {stage.value} -> {to.value} ({via})", now=now)
     return to
