@@ -141,3 +141,107 @@ def write_dossier(engine: Engine, number: str, out: Path) -> dict:
     out = Path(out)
     save_workbook(wb, out)
     return {"members": len(people), "records": int(sum(len(r) for r in found.values())), "flags": len(flagged)}
+
+
+# ---------------------------------------------------------------- the workbench's dossier (pages and API)
+
+ID_COLUMNS_HIDDEN = ("_valid", "_problem")  # the staging's checks of an identity number: not for people
+
+
+def household_in_area(conn: Connection, actor, household_id: str) -> str | None:
+    """The village code of the register household (or, for a family not on the register, the hukou household)
+    ``household_id`` names, if it lies in ``actor``'s area (filtered by the database); None otherwise."""
+    from jingzhun.signoff.access import in_area
+
+    reg, hk = warehouse.staging_tables["poverty_register"].c, warehouse.staging_tables["hukou"].c
+    village = conn.execute(select(reg.village_code).where(reg.household_id == household_id,
+                                                          in_area(actor, reg.village_code)).limit(1)).scalar()
+    if village is None:
+        village = conn.execute(select(hk.address_code).where(hk.hukou_household_id == household_id,
+                                                             in_area(actor, hk.address_code)).limit(1)).scalar()
+    return village
+
+
+def find_household(engine: Engine, actor, number: str) -> str:
+    """The household id (the register's, else the hukou household's) of the family a register household number, a
+    hukou household number or a member's identity number names, within ``actor``'s area; :class:`Unknown`
+    otherwise (a number outside the area answers as one that does not exist)."""
+    from jingzhun.signoff.access import Unknown
+
+    number = str(number or "").strip()[:64]
+    if not number:
+        raise Unknown("没有这个户 (no such household)")
+    with engine.connect() as conn:
+        try:
+            households, hukou_households, _ = family(conn, number)
+        except NoSuchHousehold:
+            raise Unknown("没有这个户 (no such household)") from None
+        for candidate in sorted(households) + sorted(hukou_households):
+            if household_in_area(conn, actor, candidate) is not None:
+                return candidate
+    raise Unknown("没有这个户 (no such household)")
+
+
+def household_view(engine: Engine, actor, household_id: str, policy, full: bool = False) -> dict:
+    """The dossier of one household as the workbench shows it to ``actor``: members, every department's records
+    about them (with file and row), the family's flags in the actor's area and where each stands in the chain.
+    Identity numbers masked as on a 公示 unless ``full`` (the caller audits that view). :class:`Unknown` for a
+    household that does not exist or lies outside the area (alike)."""
+    from jingzhun.publicity import mask_id
+    from jingzhun.signoff.access import Unknown, in_area
+
+    with engine.connect() as conn:
+        village = household_in_area(conn, actor, household_id)
+        if village is None:
+            raise Unknown("没有这个户 (no such household)")
+        households, hukou_households, ids = family(conn, household_id)
+        found = records(conn, ids)
+        people = members(found, ids)
+        f = warehouse.flags.c
+        flagged = pd.read_sql(select(f.flag_key, f.rule_code, f.direction, f.status, f.stage, f.id_number,
+                                     f.village_code, f.evidence_text).where(
+            or_(f.household_id.in_(sorted(households)), f.hukou_household_id.in_(sorted(hukou_households)),
+                f.id_number.in_(sorted(ids))), in_area(actor, f.village_code)).order_by(f.status, f.rule_code), conn)
+        reference = labels.stored_regions(conn)
+        run = conn.execute(select(warehouse.runs.c.run_id, warehouse.runs.c.as_of).where(
+            warehouse.runs.c.status == "published").order_by(warehouse.runs.c.run_id.desc()).limit(1)).first()
+
+    def shown(values: pd.Series) -> pd.Series:
+        values = values.fillna("").astype("str")
+        return values if full else mask_id(values, policy).where(values.ne(""), "")
+
+    code = pd.Series([village], dtype="str")
+    people = people.assign(id_number=shown(people["id_number"]),
+                           birth_date=people["birth_date"] if full else "")
+    sources = []
+    for name, rows in found.items():
+        if rows.empty:
+            continue
+        spec = SOURCES[name]
+        columns = [c for c in spec.columns if c.name in rows and rows[c.name].notna().any()]
+        body = rows[[c.name for c in columns] + ["_file", "_row"]].copy()
+        for c in columns:
+            if c.kind == "id":
+                body[c.name] = shown(body[c.name])
+            elif c.name == "birth_date" and not full:  # the middle of an identity number: hidden with it
+                body[c.name] = None
+            elif c.kind == "date":
+                body[c.name] = pd.to_datetime(body[c.name], errors="coerce").dt.strftime("%Y-%m-%d")
+        sources.append({"source": name, "title": spec.title, "department": spec.department,
+                        "columns": [{"name": c.name, "title": c.header} for c in columns],
+                        "rows": body.astype(object).where(body.notna(), None).to_dict("records")})
+    if not full:  # the evidence's sentences may quote a number too
+        from jingzhun.signoff.views import masked
+
+        flagged["evidence_text"] = flagged["evidence_text"].map(lambda text: masked(text, policy))
+    flagged = flagged.assign(id_number=shown(flagged["id_number"]))
+    return {
+        "household_id": household_id, "village_code": village,
+        "place": {level: labels.region_names(code, reference, level).iloc[0] for level in ("county", "township", "village")},
+        "household_ids": sorted(households), "hukou_household_ids": sorted(hukou_households),
+        "full_numbers": bool(full),
+        "run": {"run_id": run.run_id, "as_of": str(run.as_of)} if run else None,
+        "members": people.astype(object).where(people.notna(), None).to_dict("records"),
+        "sources": sources,
+        "flags": flagged.astype(object).where(flagged.notna(), None).to_dict("records"),
+    }

@@ -1,0 +1,112 @@
+"""``/audit`` (the audit log of my area: auditor, county, steward; :mod:`jingzhun.audit` filters it) and ``/runs``
+(the steward's runs: status, counts per source, quarantine with every cell masked)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timezone
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import func, literal, or_, select, true
+
+from jingzhun import audit, warehouse
+from jingzhun.privacy import mask_cell
+from jingzhun.signoff.access import Actor, Unknown
+from jingzhun.web.render import page
+from jingzhun.web.security import Signed, engine_of, require_page, signed_in
+
+router = APIRouter()
+AUDIT_ROWS = 1000
+QUARANTINE_ROWS = 200
+RUN_ID = r"^[0-9A-Za-z_.:\-]{1,40}$"
+
+
+def since_instant(since: date | None, time_zone: str) -> datetime | None:
+    """The start of a day where the policy is, in UTC (what the audit log compares)."""
+    if since is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(since, time(0), ZoneInfo(time_zone)).astimezone(timezone.utc)
+
+
+@router.get("/audit")
+def audit_log(request: Request, since: Annotated[date | None, Query()] = None, signed: Signed = Depends(signed_in)):
+    require_page(request, signed.actor, "audit")
+    policy = request.app.state.policy
+    rows = audit.rows(engine_of(request), signed.actor, since=since_instant(since, policy.time_zone), limit=AUDIT_ROWS)
+    return page(request, "audit.html", signed=signed, rows=rows.astype(object).where(rows.notna(), None).to_dict("records"),
+                since=since, limit=AUDIT_ROWS)
+
+
+def runs_visible(actor: Actor):
+    """The SQL condition "a run the steward may see": one of the whole landing (no region), or one whose region
+    overlaps the steward's area."""
+    r = warehouse.runs.c
+    if actor.area == "":
+        return true()
+    return or_(r.region.is_(None), r.region == "", r.region.like(actor.area + "%"),
+               literal(actor.area).like(r.region + "%"))
+
+
+def _sources(text: str | None) -> list[dict]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = {}
+    out = []
+    for name, s in (data.items() if isinstance(data, dict) else []):
+        s = s if isinstance(s, dict) else {}
+        out.append({"source": name, **{k: s.get(k) for k in ("status", "validation", "files", "rows_read", "rows_valid",
+                                                             "rows_quarantined")}})
+    return out
+
+
+@router.get("/runs")
+def runs(request: Request, signed: Signed = Depends(signed_in)):
+    require_page(request, signed.actor, "runs")
+    r, q, rr = warehouse.runs.c, warehouse.quarantine.c, warehouse.run_rules.c
+    with engine_of(request).connect() as conn:
+        found = pd.read_sql(select(r.run_id, r.started_at, r.finished_at, r.status, r.as_of, r.region, r.sources)
+                            .where(runs_visible(signed.actor)).order_by(r.started_at.desc()).limit(200), conn)
+        ids = found["run_id"].tolist()
+        quarantined = dict(conn.execute(select(q.run_id, func.count()).where(q.run_id.in_(ids)).group_by(q.run_id)).all())
+        raised = dict(conn.execute(select(rr.run_id, func.sum(rr.raised)).where(rr.run_id.in_(ids)).group_by(rr.run_id)).all())
+    listed = []
+    for row in found.astype(object).where(found.notna(), None).to_dict("records"):
+        sources = _sources(row.pop("sources"))
+        listed.append({**row, "quarantined": int(quarantined.get(row["run_id"], 0)),
+                       "raised": int(raised.get(row["run_id"]) or 0),
+                       "rows_read": sum(int(s["rows_read"] or 0) for s in sources),
+                       "rows_valid": sum(int(s["rows_valid"] or 0) for s in sources)})
+    return page(request, "runs.html", signed=signed, runs=listed)
+
+
+def masked_raw(raw: str | None) -> str:
+    """A quarantined row's cells, each masked (the first and last characters of a long value, the first of a short
+    one): what was wrong with the row is told by its reason, file and row, never by its values."""
+    try:
+        cells = json.loads(raw) if raw else {}
+    except ValueError:
+        return mask_cell(raw)
+    if not isinstance(cells, dict):
+        return mask_cell(raw)
+    return ";".join(f"{k}={mask_cell(v)}" for k, v in cells.items() if v not in (None, ""))
+
+
+@router.get("/runs/{run_id}")
+def run(request: Request, run_id: str = Path(pattern=RUN_ID), signed: Signed = Depends(signed_in)):
+    require_page(request, signed.actor, "runs")
+    r, q = warehouse.runs.c, warehouse.quarantine.c
+    with engine_of(request).connect() as conn:
+        found = conn.execute(select(warehouse.runs).where(r.run_id == run_id, runs_visible(signed.actor))).first()
+        if found is None:
+            raise Unknown("没有这次运行 (no such run)")
+        counts = conn.execute(select(q.source, func.count()).where(q.run_id == run_id).group_by(q.source)).all()
+        rows = conn.execute(select(q.source, q.file, q.row, q.reason, q.raw).where(q.run_id == run_id)
+                            .order_by(q.source, q.file, q.row).limit(QUARANTINE_ROWS)).all()
+    quarantine = [{"source": s, "file": f, "row": n, "reason": why, "raw": masked_raw(raw)} for s, f, n, why, raw in rows]
+    return page(request, "run.html", signed=signed, run=found._asdict() | {"sources": _sources(found.sources)},
+                counts=dict(counts), quarantine=quarantine, shown=QUARANTINE_ROWS)
