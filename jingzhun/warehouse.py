@@ -676,7 +676,12 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
 
 
 def publish_flags(conn, run_id: str, evaluated: set[str], scope: Scope | None) -> None:
-    """Merge the run's audited flags (``wap_flags``) into the published ``flags``."""
+    """Merge the run's audited flags (``wap_flags``) into the published ``flags``. On PostgreSQL the table is
+    locked against writers first: a step taken while the run merges waits, then finds the flag as the run left it
+    (and is refused if that moved it), instead of being overwritten by the run's older read. (SQLite's publish
+    already holds the database's write lock.)"""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE flags IN EXCLUSIVE MODE")
     current = pd.read_sql(select(flags), conn)
     raised = pd.read_sql(select(wap_flags).where(wap_flags.c.run_id == run_id), conn)
     when = now()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, and_, insert, select, update
 
 from jingzhun import clock, warehouse
 from jingzhun.policy import Policy, load_policy
@@ -47,6 +47,11 @@ def advance_periods(engine: Engine, policy: Policy | None = None, now: datetime 
     policy = policy or load_policy(None)
     now = now or warehouse.now()
     f = warehouse.flags.c
+    ended = and_(f.stage.in_([stage.value for stage in AFTER_PERIOD]), f.status == "open",
+                 f.stage_since < cutoff(policy, now))
+    with engine.connect() as conn:  # a read first: pages call this, and most of the time nothing has ended
+        if conn.execute(select(f.flag_key).where(ended).limit(1)).first() is None:
+            return 0
     moved = 0
     with engine.begin() as conn:
         for stage, to in AFTER_PERIOD.items():

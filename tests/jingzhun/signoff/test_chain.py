@@ -225,3 +225,36 @@ def test_a_resolved_flag_takes_no_step(warehouse_url):
     with pytest.raises(chain.NotAllowed):
         chain.take_step(engine, village, seen["flag_key"], "agree", evidence_hash=seen["evidence_hash"],
                         state_token=seen["state_token"], now=T0)
+
+
+def test_a_step_taken_while_a_run_publishes_is_not_overwritten(postgres_url, monkeypatch):
+    engine = seeded(postgres_url, flag())
+    seen = chain.flag_detail(engine, village, only_key(engine), now=T0)
+    merging, real_merge = threading.Event(), warehouse.merge_flags
+
+    def slow_merge(*args, **kwargs):   # the run has read the flags and is still merging
+        merging.set()
+        import time
+        time.sleep(2)
+        return real_merge(*args, **kwargs)
+
+    monkeypatch.setattr(warehouse, "merge_flags", slow_merge)
+
+    def publish():
+        with engine.begin() as conn:
+            conn.execute(insert_wap(raised(flag()), "r2"))
+            warehouse.publish_flags(conn, "r2", {"RM_CAR"}, None)
+
+    run = threading.Thread(target=publish)
+    run.start()
+    merging.wait(10)
+    outcome = None
+    try:
+        outcome = chain.take_step(engine, village, seen["flag_key"], "agree", evidence_hash=seen["evidence_hash"],
+                                  state_token=seen["state_token"], policy=Policy(), now=T0)
+    except chain.Changed:
+        pass
+    run.join()
+    after = chain.flag_detail(engine, village, seen["flag_key"], now=T0)
+    taken = [s["action"] for s in after["steps"]]
+    assert (after["stage"], taken) == (("publicity_1", ["agree"]) if outcome else ("pending_village", []))
