@@ -202,11 +202,13 @@ def latest_reviews(warehouse_db: Engine | Connection) -> pd.DataFrame:
 
 
 def state_tokens(flags: pd.DataFrame, latest: pd.DataFrame) -> pd.Series:
-    """What a decision is bound to: the flag's status, the run that (re)opened it and its latest decision. Any
-    of them changing after the workbook was written (resolved, opened again, decided by someone) changes it."""
+    """What a decision is bound to: the flag's status, the run that (re)opened it, its latest decision and how many
+    steps of the sign-off chain it has taken. Any of them changing after the workbook was written (resolved, opened
+    again, decided by someone, a step in the workbench) changes it."""
     review = flags["flag_key"].map(latest["review_id"]).fillna(0).astype("int64").astype("str")
     opened = flags["opened_run"].fillna(flags["first_seen_run"]).astype("str")
-    return flags["status"].astype("str") + "|" + opened + "|" + review
+    steps = flags["step_seq"].fillna(0).astype("int64").astype("str") if "step_seq" in flags else "0"
+    return flags["status"].astype("str") + "|" + opened + "|" + review + "|" + steps
 
 
 STATUS_TITLES = {"open": "待核实", "confirmed": "确认", "dismissed": "驳回", "resolved": "自动解除"}

@@ -228,9 +228,9 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None,
         if problems:
             raise _refuse(path, problems)
         return import_area_workbook(engine, path, frame, scope, actor, wait_seconds=wait_seconds)
-    if actor is not None and actor.role.value not in ("steward", "county"):
-        raise ReviewError(f"{path.name}: 未导入,数据管理员的核实清单只能以数据管理员或县级用户导入 (nothing imported: the "
-                          f"steward's workbook is a steward's or a county user's)")
+    if actor is not None and actor.role.value != "steward":
+        raise ReviewError(f"{path.name}: 未导入,数据管理员的核实清单只能以数据管理员导入 (nothing imported: the steward's "
+                          f"workbook is a steward's)")
     problems = row_problems(frame)
     if problems:
         raise _refuse(path, problems)
@@ -250,6 +250,8 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None,
         latest = latest_reviews(conn)
         current = current.assign(state_token=state_tokens(current, latest)).set_index("flag_key")
         problems = flag_problems(decided, current, scope) or _stale_rows(decided, current, latest)
+        if actor is not None:
+            problems += _outside_the_steward(decided, current, actor)
         if problems:
             raise ReviewError(f"{path.name}: 未导入 (nothing imported):\n  " + "\n  ".join(problems))
         before = latest.reindex(decided["标识"])
@@ -268,8 +270,9 @@ def import_review(engine: Engine, path: Path, reviewer: str | None = None,
             keys = decided.loc[decided["决定"].eq(decision), "标识"].tolist()
             if keys:
                 conn.execute(update(warehouse.flags).where(warehouse.flags.c.flag_key.in_(keys)).values(status=status))
-        record_in_chain(conn, decided, current, who, when, digest)
-        audit.record(conn, who, audit.Event.import_, "workbook", digest, scope["region"] or None, "cli",
+        record_in_chain(conn, decided, current, who, when, digest, actor.role.value if actor is not None else "steward")
+        audit.record(conn, who, audit.Event.import_, "workbook", digest,
+                     (actor.area if actor is not None else scope["region"]) or None, "cli",
                      f"{len(decided)} decisions from {path.name}", now=when)
     counts = decided["决定"].value_counts().to_dict()
     cleaned = int(decided["_note_cleaned"].sum())
@@ -289,7 +292,7 @@ def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFra
         if flag["evidence_hash"] != evidence:
             problems.append(f"第{row}行: 证据已变化 (evidence changed since the workbook was written); {FRESH}")
         elif flag["state_token"] != token:
-            status, opened, review = token.split("|") if token.count("|") == 2 else ("?", "?", "?")
+            status, opened, review, _ = token.split("|") if token.count("|") == 3 else ("?", "?", "?", "?")
             if flag["status"] != "open":
                 what = f"已{STATUS_TITLES.get(flag['status'], flag['status'])} (now {flag['status']})"
             elif flag.get("opened_run") != opened:
@@ -303,7 +306,22 @@ def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFra
     return problems
 
 
-def record_in_chain(conn, decided: pd.DataFrame, current: pd.DataFrame, who: str, when, digest: str) -> None:
+def _outside_the_steward(decided: pd.DataFrame, current: pd.DataFrame, actor) -> list[str]:
+    """Rows a steward may not decide (signoff.md): a flag outside their area, or one that is not a data problem or
+    judgement case waiting for them (every other flag walks the chain: village, township, county)."""
+    from jingzhun.signoff.access import holds
+    from jingzhun.signoff.stages import Stage
+
+    flag = current.reindex(decided["标识"]).set_index(decided.index)
+    outside = ~flag["village_code"].map(lambda code: holds(actor, code))
+    not_mine = ~outside & ~(flag["direction"].eq("review") & flag["stage"].eq(Stage.pending_steward.value))
+    return ([f"第{r}行: 未知标识 (unknown flag); {FRESH}" for r in decided.loc[outside, "_row"]]
+            + [f"第{r}行: 该标记须经村、乡镇、县三级签批,不能由数据管理员决定 (this flag walks the sign-off chain: not "
+               f"a steward's decision)" for r in decided.loc[not_mine, "_row"]])
+
+
+def record_in_chain(conn, decided: pd.DataFrame, current: pd.DataFrame, who: str, when, digest: str,
+                    role: str = "steward") -> None:
     """The sign-off chain's record of a steward's workbook decisions (signoff.md: what the chain's stages call
     approved and dismissed): each one a ``migrated`` step (decided outside the chain's levels), its stage set to
     match, so the history, the queue and the state token stay one story (``current``: the flags as read in this
@@ -316,7 +334,7 @@ def record_in_chain(conn, decided: pd.DataFrame, current: pd.DataFrame, who: str
     after = after.fillna(before["direction"].map(lambda d: first_stage(d).value))
     conn.execute(insert(warehouse.steps), [
         {"flag_key": k, "action": Action.migrated.value, "stage_before": b, "stage_after": a, "actor": who,
-         "role": "steward", "acted_at": when, "note": d + (":" + n if n else ""), "evidence_hash": h,
+         "role": role, "acted_at": when, "note": d + (":" + n if n else ""), "evidence_hash": h,
          "state_token": f"{b}|{int(q)}", "via": "workbook", "workbook_sha256": digest}
         for k, b, a, d, n, h, q in zip(decided["标识"], before["stage"], after, decided["决定"], decided["备注"],
                                        decided["证据摘要"], before["step_seq"])])

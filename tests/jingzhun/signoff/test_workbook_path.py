@@ -77,23 +77,33 @@ def test_a_village_s_steps_offline_then_the_township_s(frames, tmp_path, warehou
 
 
 def test_the_steward_s_workbook_as_a_named_steward(frames, tmp_path, warehouse_url, capsys):
-    engine, flags, village = published(frames, warehouse_url)
+    engine, flags, _ = published(frames, warehouse_url)
+    review = flags[flags["direction"].eq("review") & flags["status"].eq("open")]
+    village = review["village_code"].value_counts().index[0]
     book = tmp_path / "steward.xlsx"
-    assert cli.main(["review", "export", "--warehouse", warehouse_url, "--region", village, "--out", str(book)]) == 0
+    assert cli.main(["review", "export", "--warehouse", warehouse_url, "--region", village[:9], "--out", str(book)]) == 0
     keys = keys_of(book)
+    mine = review.loc[review["village_code"].eq(village), "flag_key"].tolist()
+    walks = next(k for k in keys if k not in set(review["flag_key"]))     # a removal or an addition: the chain's
     assert cli.main(["review", "import", "--warehouse", warehouse_url, "--as", "nobody", str(book)]) == 2
     assert "no such user" in capsys.readouterr().err
-    auth.add_user(engine, "村干部", "village", village, password=PASSWORD)
+    auth.add_user(engine, "县审批", "county", village[:6], password=PASSWORD)
     auth.add_user(engine, "王管理", "steward", village[:6], password=PASSWORD)
-    decide(book, {keys[0]: ("确认", "入户核实"), keys[1]: ("驳回", "不属实")})
-    assert cli.main(["review", "import", "--warehouse", warehouse_url, "--as", "村干部", str(book)]) == 2
+    auth.add_user(engine, "外县管理", "steward", "620422", password=PASSWORD)
+    decide(book, {mine[0]: ("确认", "入户核实"), mine[1]: ("驳回", "不属实"), walks: ("确认", "")})
+    assert cli.main(["review", "import", "--warehouse", warehouse_url, "--as", "县审批", str(book)]) == 2
+    assert cli.main(["review", "import", "--warehouse", warehouse_url, "--as", "王管理", str(book)]) == 2
+    assert "walks the sign-off chain" in capsys.readouterr().err       # nothing imported: not a steward's decision
+    decide(book, {walks: ("", "")})
+    assert cli.main(["review", "import", "--warehouse", warehouse_url, "--as", "外县管理", str(book)]) == 2
+    assert "unknown flag" in capsys.readouterr().err                    # another county's: as if it did not exist
     assert cli.main(["review", "import", "--warehouse", warehouse_url, "--as", "王管理", str(book)]) == 0
     county = Actor(1, "县", Role.county, village[:6])
-    first, second = (chain.flag_detail(engine, county, k) for k in keys[:2])
+    first, second = (chain.flag_detail(engine, county, k) for k in mine[:2])
     assert (first["stage"], first["status"], second["stage"], second["status"]) == (
         "approved", "confirmed", "dismissed", "dismissed")
-    assert [(s["action"], s["actor"], s["via"], s["note"]) for s in second["steps"]] == [
-        ("migrated", "王管理", "workbook", "驳回:不属实")]
+    assert [(s["action"], s["actor"], s["role"], s["via"], s["note"]) for s in second["steps"]] == [
+        ("migrated", "王管理", "steward", "workbook", "驳回:不属实")]
     with engine.connect() as conn:
         log = pd.read_sql(select(warehouse.audit_log), conn)
     assert {"export", "import"} <= set(log["action"]) and "王管理" in set(log["actor"])
