@@ -162,6 +162,18 @@ def household_in_area(conn: Connection, actor, household_id: str) -> str | None:
     return village
 
 
+def family_in_area(conn: Connection, actor, household_id: str) -> tuple[set[str], set[str], set[str]]:
+    """:func:`family` as far as it lies in ``actor``'s area: a member who moved to a household of another village is
+    followed there by the family's numbers, but what that household holds is that village's to see."""
+    households, hukou_households, _ = family(conn, household_id)
+    households = {h for h in households if household_in_area(conn, actor, h) is not None}
+    hukou_households = {h for h in hukou_households if household_in_area(conn, actor, h) is not None}
+    reg, hk = warehouse.staging_tables["poverty_register"].c, warehouse.staging_tables["hukou"].c
+    ids = set(conn.execute(select(reg.id_number).where(reg.household_id.in_(sorted(households)))).scalars()) | set(
+        conn.execute(select(hk.id_number).where(hk.hukou_household_id.in_(sorted(hukou_households)))).scalars())
+    return households, hukou_households, ids - {"", None}
+
+
 def find_household(engine: Engine, actor, number: str) -> str:
     """The household id (the register's, else the hukou household's) of the family a register household number, a
     hukou household number or a member's identity number names, within ``actor``'s area; :class:`Unknown`
@@ -194,7 +206,7 @@ def household_view(engine: Engine, actor, household_id: str, policy, full: bool 
         village = household_in_area(conn, actor, household_id)
         if village is None:
             raise Unknown("没有这个户 (no such household)")
-        households, hukou_households, ids = family(conn, household_id)
+        households, hukou_households, ids = family_in_area(conn, actor, household_id)
         found = records(conn, ids)
         people = members(found, ids)
         f = warehouse.flags.c
