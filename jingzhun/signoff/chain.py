@@ -11,12 +11,14 @@ state, the database lets one update the flag (the state token is in the UPDATE's
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from datetime import datetime
 
+import pandas as pd
 from sqlalchemy import Engine, insert, select, update
 
 from jingzhun import audit, warehouse
+from jingzhun import normalise as nz
 from jingzhun.policy import Policy, load_policy
 from jingzhun.privacy import Refused
 from jingzhun.signoff.access import Actor, Unknown, in_area
@@ -52,15 +54,23 @@ class Malformed(Refused):
 STATUS_OF = {Stage.approved: "confirmed", Stage.dismissed: "dismissed"}  # every other stage: open
 TAKEN_BY_PEOPLE = frozenset(action for _, action in MOVES)
 NOTE_CHARS, NAME_CHARS = 500, 32
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def _clean(text: str | None, limit: int, what: str) -> str:
-    """A person's text as stored: control and direction characters out, spaces trimmed, at most ``limit``."""
-    out = _CONTROL.sub("", str(text or "")).strip()
+    """A person's text as stored: control, invisible, filler and combining characters out (as names are cleaned at
+    staging: a reason of nothing but a word joiner is no reason), spaces trimmed, at most ``limit``."""
+    out = nz.strip_invisible(pd.Series([str(text or "")]), marks=True)[0].iloc[0].strip()
     if len(out) > limit:
         raise Malformed(f"{what}过长 (too long: at most {limit} characters)")
     return out
+
+
+def _names(verifiers) -> list[str]:
+    """The verifiers' names: cleaned, each with a letter in it, each person once (however it is spelled)."""
+    names = [n for n in (_clean(v, NAME_CHARS, "核实人") for v in (verifiers or ())) if n]
+    if any(not any(c.isalpha() for c in n) for n in names):
+        raise Malformed("核实人须填写姓名 (a verifier is named by a name)")
+    return list({unicodedata.normalize("NFKC", n).casefold(): n for n in names}.values())
 
 
 def take_step(engine: Engine, actor: Actor, flag_key: str, action: str, note: str = "", evidence_hash: str = "",
@@ -91,7 +101,7 @@ def step_in(conn, actor: Actor, flag_key: str, action: str, note: str, evidence_
     if act not in TAKEN_BY_PEOPLE:
         raise Malformed("该操作由系统记录 (an action only the system records)")
     note, department = _clean(note, NOTE_CHARS, "说明"), _clean(department, NOTE_CHARS, "部门")
-    names = list(dict.fromkeys(n for n in (_clean(v, NAME_CHARS, "核实人") for v in (verifiers or ())) if n))
+    names = _names(verifiers)
     if not evidence_hash or not state_token:
         raise Malformed("缺少证据摘要或状态标记 (evidence_hash and state_token are required)")
     f = warehouse.flags.c

@@ -34,7 +34,7 @@ from jingzhun.written import save_workbook
 
 LEVELS = {12: Role.village, 9: Role.township, 6: Role.county}
 PRINT_WIDTHS = {"规则": 11, "状态": 11, "户编号": 21, "身份证号": 21, "证据": 28, "上次决定": 14, "决定": 7}
-NAMES = re.compile(r"[、,，;；\s]+")
+NAMES = re.compile(r"[、,，;；]+")  # names may hold spaces (a Latin name): only list marks part them
 EXPLAINED = {  # what each choice of 决定 means, printed on the workbook's second sheet
     Action.agree: "民主评议同意,进入村内公示", Action.disagree: "民主评议不同意(备注写明理由),不予通过",
     Action.object: "公示期内群众提出异议(备注写明异议内容),退回重新评议或审核",

@@ -258,3 +258,16 @@ def test_a_step_taken_while_a_run_publishes_is_not_overwritten(postgres_url, mon
     after = chain.flag_detail(engine, village, seen["flag_key"], now=T0)
     taken = [s["action"] for s in after["steps"]]
     assert (after["stage"], taken) == (("publicity_1", ["agree"]) if outcome else ("pending_village", []))
+
+
+def test_invisible_characters_are_no_reason_and_no_verifier(warehouse_url):
+    engine = seeded(warehouse_url, flag())
+    key = only_key(engine)
+    with pytest.raises(chain.Malformed):
+        step(engine, village, "disagree", T0, note="\u2060\u3164 \u00ad")
+    assert step(engine, village, "agree", T0) is Stage.publicity_1
+    later = T0 + timedelta(days=8)
+    for names in (["张三", "张三\u2060", "张三\u00ad"], ["1", "2", "3"], ["Li Si", "li si", "ＬＩ ＳＩ"]):
+        with pytest.raises(chain.Malformed):
+            step(engine, township, "verify", later, key=key, verifiers=names)
+    assert step(engine, township, "verify", later, key=key, verifiers=["Li Si", "王五", "赵六"]) is Stage.publicity_2
