@@ -33,8 +33,11 @@ from jingzhun.signoff.stages import AREA_DIGITS, Role
 
 USERNAME = re.compile(r"[A-Za-z0-9_.\-\u4e00-\u9fff]{1,64}")
 MIN_PASSWORD = 10
-WRONG = "用户名或密码错误 (wrong name or password)"
+# one answer for every refused sign-in: an unknown name, a wrong password, a disabled or a locked account (saying
+# "locked" would tell a stranger which names are accounts); the lock itself is in the audit log
+WRONG = "用户名或密码错误,或账户因多次失败暂时锁定,请稍后再试 (wrong name or password, or the account locked for a while)"
 _HASHER = PasswordHasher()  # Argon2id with argon2-cffi's defaults (RFC 9106's second recommended profile)
+UNKNOWN_NAME = "(未知用户名)"
 _DUMMY: list[str] = []      # a hash to verify against for an unknown name: the refusal takes as long
 
 
@@ -148,7 +151,8 @@ def disable_user(engine: Engine, username: str, by: str = "cli") -> None:
 
 
 def set_password(engine: Engine, username: str, password: str | None = None, by: str = "cli") -> str:
-    """A new password (a generated one when None), returned; the account's sessions end and a lock is lifted."""
+    """A new password (a generated one when None), returned; the account's sessions and API tokens end and a lock
+    is lifted."""
     password = _password(password)
     hashed = _HASHER.hash(password)
     with engine.begin() as conn:
@@ -156,6 +160,8 @@ def set_password(engine: Engine, username: str, password: str | None = None, by:
         conn.execute(update(users).where(users.c.user_id == row.user_id)
                      .values(password_hash=hashed, failed_logins=0, locked_until=None))
         conn.execute(delete(sessions).where(sessions.c.user_id == row.user_id))
+        conn.execute(update(api_tokens).where(api_tokens.c.user_id == row.user_id, api_tokens.c.revoked_at.is_(None))
+                     .values(revoked_at=_now(None)))   # a new password ends every credential the old one gave
         audit.record(conn, by, Event.password_changed, "user", row.username, _row_area(row.area), "cli")
     return password
 
@@ -212,15 +218,17 @@ def login(engine: Engine, username: str, password: str, origin: str, policy: Sig
 
 
 def _locked(until: datetime) -> LoginRefused:
-    shown = clock.local(until).strftime("%Y-%m-%d %H:%M")
-    return LoginRefused(f"账户已锁定,至北京时间 {shown} (the account is locked until {shown} UTC+08:00)", until)
+    """Refused alike (:data:`WRONG`); the lock's end is kept on the exception for the caller's own use."""
+    return LoginRefused(WRONG, until)
 
 
 def _failed(conn, row, tried: str, origin: str, policy: SignoffSettings, now: datetime, locked: bool) -> LoginRefused:
     """Record a refused sign-in (and count it, locking the account at ``max_failed_logins`` in a row)."""
     area = None if row is None else _row_area(row.area)
     why = "unknown name" if row is None else "disabled" if row.disabled else "locked" if locked else "wrong password"
-    audit.record(conn, tried, Event.login_failed, "session", tried, area, origin, why, now)
+    # a name no account has is not recorded as typed: people type their password into the name box
+    shown = tried if row is not None else UNKNOWN_NAME
+    audit.record(conn, shown, Event.login_failed, "session", None if row is None else shown, area, origin, why, now)
     if row is None or row.disabled:
         return LoginRefused()
     if locked:
