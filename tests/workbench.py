@@ -96,15 +96,15 @@ class Workbench:
                 warehouse.flags.c.flag_key == self.flag_key)).mappings().one())
 
     def end_period(self) -> None:
-        """The 公示 the flag is in has lasted its days: its stage began ``publicity_days`` days ago (flags is not
-        append-only: the chain counts the period from ``stage_since``)."""
+        """The 公示 the flag is in has lasted its days: its stage began ``publicity_days`` whole days before today
+        (flags is not append-only: the chain counts the period from ``stage_since``)."""
         from jingzhun import warehouse
 
         days = self.app.state.policy.signoff.publicity_days
         since = pd.Timestamp(self.flag()["stage_since"]).to_pydatetime()
         with self.engine.begin() as conn:
             conn.execute(update(warehouse.flags).where(warehouse.flags.c.flag_key == self.flag_key)
-                         .values(stage_since=since - timedelta(days=days)))
+                         .values(stage_since=since - timedelta(days=days + 1)))
 
     def stop(self) -> None:
         if self.server is not None:

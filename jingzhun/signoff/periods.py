@@ -1,6 +1,8 @@
-"""A stage's period (signoff.md): whole days in the people's time zone from the step that opened it. A 公示 that
-opened on day D with ``publicity_days`` N has ended from day D + N on; a level is overdue when it has not acted
-within ``signoff.act_days``.
+"""A stage's period (signoff.md; seed 000: 公示 "不少于七天"): whole days in the people's time zone after the day of
+the step that opened it. A 公示 that opened on day D with ``publicity_days`` N lasts through day D + N (its last day)
+and has ended from day D + N + 1 on, so it lasts at least N times 24 hours whenever it opened; N = 0 ends it at once
+(a province that publicises offline). A level is overdue when it has not acted within ``signoff.act_days`` counted
+the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def cutoff(policy: Policy, now: datetime, days: int | None = None) -> datetime:
     ``now``."""
     days = policy.signoff.publicity_days if days is None else days
     today = clock.local(now, policy.time_zone).date()
-    return _midnight(today - timedelta(days=days - 1), policy).astimezone(timezone.utc)
+    last_open = today - timedelta(days=days) if days > 0 else today + timedelta(days=1)   # opened before: ended
+    return _midnight(last_open, policy).astimezone(timezone.utc)
 
 
 def period_over(since: datetime | None, policy: Policy, now: datetime) -> bool:
@@ -35,9 +38,9 @@ def period_over(since: datetime | None, policy: Policy, now: datetime) -> bool:
 
 
 def due_dates(since: pd.Series, days, policy: Policy) -> pd.Series:
-    """The last day of a period of ``days`` (a number, or one per row) whole days from each ``since`` (people's
+    """The last day of a period of ``days`` (a number, or one per row) whole days after each ``since`` (people's
     dates; a period of 0 days ends the day it opens)."""
-    span = pd.to_timedelta((pd.Series(days, index=since.index).clip(lower=1) - 1), unit="D")
+    span = pd.to_timedelta(pd.Series(days, index=since.index).clip(lower=0), unit="D")
     return (clock.local_times(since, policy.time_zone).dt.normalize() + span).dt.date
 
 

@@ -139,7 +139,7 @@ def publicity_entries(engine: Engine, actor: Actor, village: str, kind: str = "p
     person = chosen["id_number"].where(chosen["id_number"].ne(""), heads).fillna("")
     name = people["person_name"].where(chosen["id_number"].ne(""), people["head_name"])
     reasons = {code: rule.public_reason or rule.title for code, rule in RULES.items()}
-    start = due_dates(chosen["stage_since"], 1, policy)
+    start = due_dates(chosen["stage_since"], 0, policy)  # the day it was posted
     end = due_dates(chosen["stage_since"], policy.signoff.publicity_days, policy)
     return pd.DataFrame({
         "flag_key": chosen["flag_key"], "village_code": chosen["village_code"], "stage": chosen["stage"],

@@ -54,17 +54,17 @@ def test_the_whole_walk_from_the_village_to_the_county(warehouse_url):
     assert step(engine, village, "agree", day(0)) is Stage.publicity_1
     assert step(engine, village, "object", day(3), note="户主已卖车") is Stage.pending_village
     assert step(engine, village, "agree", day(4)) is Stage.publicity_1
-    with pytest.raises(chain.NotAllowed):               # the township has nothing to do while the 公示 lasts
-        step(engine, township, "verify", day(10), verifiers=["甲", "乙", "丙"])
-    assert step(engine, township, "return", day(11), note="补充材料") is Stage.pending_village  # period ended on day 11
-    assert step(engine, village, "agree", day(12)) is Stage.publicity_1
+    with pytest.raises(chain.NotAllowed):               # seven whole days after the 4th: the 公示 lasts to day 11
+        step(engine, township, "verify", day(11), verifiers=["甲", "乙", "丙"])
+    assert step(engine, township, "return", day(12), note="补充材料") is Stage.pending_village  # ended on day 12
+    assert step(engine, village, "agree", day(13)) is Stage.publicity_1
     with pytest.raises(chain.Malformed):
-        step(engine, township, "verify", day(19), verifiers=["甲", "乙", "甲", " "])   # two distinct names
-    assert step(engine, township, "verify", day(19), verifiers=["甲", "乙", "丙"]) is Stage.publicity_2
+        step(engine, township, "verify", day(21), verifiers=["甲", "乙", "甲", " "])   # two distinct names
+    assert step(engine, township, "verify", day(21), verifiers=["甲", "乙", "丙"]) is Stage.publicity_2
     with pytest.raises(chain.NotAllowed):
-        step(engine, county, "approve", day(25))        # the second 公示 lasts until day 26
-    assert step(engine, county, "approve", day(26)) is Stage.approved
-    detail = chain.flag_detail(engine, county, only_key(engine), now=day(26))
+        step(engine, county, "approve", day(28))        # the second 公示 lasts through day 28
+    assert step(engine, county, "approve", day(29)) is Stage.approved
+    detail = chain.flag_detail(engine, county, only_key(engine), now=day(29))
     assert detail["status"] == "confirmed" and detail["actions"] == []
     assert [s["action"] for s in detail["steps"]] == [
         "agree", "object", "agree", "period_ended", "return", "agree", "period_ended", "verify", "period_ended", "approve"]
@@ -143,7 +143,7 @@ def test_the_queue_is_the_area_s_own_overdue_first(warehouse_url):
                     flag("RM_PROPERTY", household="P3"))
     mine = chain.queue(engine, village, policy=Policy(), now=T0 + timedelta(days=20))
     assert set(mine["village_code"]) == {VILLAGE} and len(mine) == 2 and mine["overdue"].all()
-    assert mine["actionable"].all() and str(mine["due"].iloc[0]) == "2026-11-16"
+    assert mine["actionable"].all() and str(mine["due"].iloc[0]) == "2026-11-17"   # 15 whole days after the 2nd
     assert len(chain.queue(engine, township, policy=Policy(), now=T0)) == 2
     assert chain.queue(engine, township, policy=Policy(), now=T0)["actionable"].sum() == 0
     assert len(chain.queue(engine, county, policy=Policy(), now=T0)) == 3
@@ -266,7 +266,7 @@ def test_invisible_characters_are_no_reason_and_no_verifier(warehouse_url):
     with pytest.raises(chain.Malformed):
         step(engine, village, "disagree", T0, note="\u2060\u3164 \u00ad")
     assert step(engine, village, "agree", T0) is Stage.publicity_1
-    later = T0 + timedelta(days=8)
+    later = T0 + timedelta(days=8)   # the 公示 opened on the 2nd lasted through the 9th
     for names in (["张三", "张三\u2060", "张三\u00ad"], ["1", "2", "3"], ["Li Si", "li si", "ＬＩ ＳＩ"]):
         with pytest.raises(chain.Malformed):
             step(engine, township, "verify", later, key=key, verifiers=names)
