@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,7 +64,7 @@ def flags(request: Request, stage: Annotated[Stage | None, Query()] = None,
           direction: Annotated[str | None, Query(pattern=DIRECTION)] = None,
           status: Annotated[Literal["open", "confirmed", "dismissed", "resolved", "all"], Query()] = "open",
           limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-          offset: Annotated[int, Query(ge=0)] = 0, actor=Depends(api_actor)):
+          offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0, actor=Depends(api_actor)):
     found = chain.queue(engine_of(request), actor, stage=stage.value if stage else None, village=village, rule=rule,
                         direction=direction, status=status, limit=limit, offset=offset, policy=request.app.state.policy)
     return answer({"flags": records(found, LIST_FIELDS)})
@@ -126,6 +127,10 @@ def publicity(request: Request, village: Annotated[str, Query(pattern=VILLAGE)],
 def audit_rows(request: Request, since: Annotated[date | datetime | None, Query()] = None, actor=Depends(api_actor)):
     require_page(request, actor, "audit")
     policy = request.app.state.policy
+    day = since.date() if isinstance(since, datetime) else since
+    if day is not None and not date(1900, 1, 2) <= day <= date(9999, 12, 30):  # a time zone's shift stays a date
+        raise RequestValidationError([{"type": "value_error", "loc": ("query", "since"), "input": None,
+                                       "msg": "since: a date between 1900 and 9999"}])
     if isinstance(since, datetime):
         instant = since if since.tzinfo else since.replace(tzinfo=ZoneInfo(policy.time_zone))
     else:

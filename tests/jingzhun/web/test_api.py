@@ -91,6 +91,8 @@ def test_the_api_answers_as_the_contract_says(workbench):
     assert views["actor"].tolist() == ["cun"] and views["object_key"].tolist() == [bench.household_id]
     assert not rows["object_key"].fillna("").str.contains(ID).any()
     assert xian.get("/api/audit", params={"since": "yesterday"}).status_code == 422
+    assert xian.get("/api/audit", params={"since": "0001-01-01T00:00:00"}).status_code == 422   # not a 500
+    assert cun.get("/api/flags", params={"offset": 2**63}).status_code == 422
     assert xian.get("/api/audit", params={"since": "2999-01-01"}).json()["rows"] == []
     for c in (cun, xiang, out, xian, shenji):
         c.close()
