@@ -287,6 +287,16 @@ def cmd_review_export(args: argparse.Namespace) -> int:
 
     scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ())) if args.region else None
     engine = warehouse.connect(args.warehouse)
+    who = "cli"
+    if args.actor:  # whose export it is: the area must be theirs, and the audit log says so
+        from jingzhun.auth import actor_named
+        from jingzhun.signoff.access import holds
+
+        actor = actor_named(engine, args.actor)
+        if not holds(actor, (args.area or args.region or "").ljust(12, "0")[:12]) or not (args.area or args.region):
+            print("review export: 该区划不在此用户的辖区内 (the area is not that user's)", file=sys.stderr)
+            return 2
+        who = actor.username
     if args.area:
         from jingzhun.signoff.workbook import write_area_workbook
 
@@ -296,7 +306,7 @@ def cmd_review_export(args: argparse.Namespace) -> int:
             warehouse.check_scope(engine, scope)
         out = write_review_workbook(engine, Path(args.out), scope)
     with engine.begin() as conn:
-        audit.record(conn, "cli", audit.Event.export, "workbook", out.name, args.area or args.region or None, "cli")
+        audit.record(conn, who, audit.Event.export, "workbook", out.name, args.area or args.region or None, "cli")
     print(f"review workbook: {out}")
     return 0
 
@@ -519,6 +529,8 @@ def parser() -> argparse.ArgumentParser:
     re_.add_argument("--region", default=None, help="the steward's workbook: only the flags of villages whose code "
                      "starts with this prefix")
     re_.add_argument("--config", default=None)
+    re_.add_argument("--as", dest="actor", default=None, metavar="NAME",
+                     help="the user exporting (the area must lie in theirs): the audit log names them")
     re_.add_argument("--households", default=None, help="with --region: only these households (comma-separated ids)")
     re_.set_defaults(func=cmd_review_export)
 

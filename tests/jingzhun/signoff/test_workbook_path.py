@@ -46,6 +46,10 @@ def test_a_village_s_steps_offline_then_the_township_s(frames, tmp_path, warehou
 
     auth.add_user(engine, "村干部", "village", village, password=PASSWORD)
     auth.add_user(engine, "乡镇干部", "township", village[:9], password=PASSWORD)
+    assert cli.main(["review", "export", "--warehouse", warehouse_url, "--area", village[:9], "--as", "村干部",
+                     "--out", str(tmp_path / "not_mine.xlsx")]) == 2      # a village user exports no township
+    assert cli.main(["review", "export", "--warehouse", warehouse_url, "--area", village, "--as", "村干部",
+                     "--out", str(book)]) == 0
     decide(book, {keys[0]: ("评议通过", ""), keys[1]: ("评议不通过", "")})
     assert cli.main(["review", "import", "--warehouse", warehouse_url, "--as", "乡镇干部", str(book)]) == 2
     assert "imported --as a user of another level" in capsys.readouterr().err
