@@ -236,10 +236,21 @@ def staging_table_name(source: str) -> str:
     return f"stg_{source}"
 
 
+LOOKUP_COLUMNS = ("household_id", "hukou_household_id")  # besides each register's person: how a family is found
+
+
+def looked_up(source: Source) -> set[str]:
+    """The columns a household's dossier finds rows by: the register's person (its first identity number) and its
+    household numbers; indexed, so that a page reads a family's rows without scanning a county's registers."""
+    person = next((c.name for c in source.columns if c.kind == "id"), None)
+    return {person} - {None} | {c.name for c in source.columns if c.name in LOOKUP_COLUMNS}
+
+
 def _staging_table(source: Source) -> Table:
     cols = [Column("run_id", String(40), nullable=False), Column("_file", Text), Column("_row", Integer)]
+    indexed = looked_up(source)
     for c in source.columns:
-        cols.append(Column(c.name, _KIND_TYPES[c.kind]))
+        cols.append(Column(c.name, _KIND_TYPES[c.kind], index=c.name in indexed or None))
         if c.kind == "id":
             cols += [Column(f"{c.name}_valid", Boolean), Column(f"{c.name}_problem", String(16))]
         if c.kind == "name":

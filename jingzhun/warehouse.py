@@ -222,7 +222,7 @@ def write_registers(engine: Engine, run_id: str, registers: dict[str, str | Path
     Returns the rows written per source."""
     sqlite = engine.dialect.name == "sqlite"
     for source in registers if sqlite else ():
-        load = Table(load_table_name(run_id, source), MetaData(), *(c._copy() for c in staging_tables[source].columns))
+        load = Table(load_table_name(run_id, source), MetaData(), *(_unindexed(c) for c in staging_tables[source].columns))
         with engine.begin() as conn:
             load.drop(conn, checkfirst=True)
             load.create(conn)
@@ -238,6 +238,13 @@ def write_registers(engine: Engine, run_id: str, registers: dict[str, str | Path
                                               mode="append" if sqlite else "create")
         conn.commit()
     return written
+
+
+def _unindexed(column):
+    """A register's column for its load table: no index while rows stream in (the published table has them)."""
+    copy = column._copy()
+    copy.index = None
+    return copy
 
 
 def drop_load_tables(engine: Engine, run_id: str | None = None) -> None:
@@ -266,6 +273,8 @@ def _publish_register(conn, run_id: str, source: str, expected: int) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f'DROP TABLE "{table.name}"')
         conn.exec_driver_sql(f'ALTER TABLE "{name}" RENAME TO "{table.name}"')
+        for index in table.indexes:  # built once on the loaded rows (the dropped table took its own with it)
+            index.create(conn)
     else:
         conn.exec_driver_sql(f'DROP TABLE "{name}"')
 
