@@ -52,7 +52,7 @@ def _accounts(engine, flags: pd.DataFrame, users: int) -> list[tuple[str, str, l
 
 
 async def _person(base: str, name: str, password: str, keys: list[str], households: list[str], until: float,
-                  latencies: dict[str, list[float]], errors: dict[str, int]) -> None:
+                  latencies: dict[str, list[float]], errors: dict[str, int], think: float) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=False) as client:
         form = await client.get("/login")
         token = TOKEN.search(form.text).group(1)
@@ -73,11 +73,16 @@ async def _person(base: str, name: str, password: str, keys: list[str], househol
                 failed = True
             latencies[page].append((time.perf_counter() - started) * 1000)
             errors[page] = errors.get(page, 0) + int(failed)
+            if think:
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think)   # a person reads the page before the next
 
 
-def workbench_load(url: str, landing: Path, as_of: date, work_dir: Path, users: int = 20, seconds: float = 60) -> dict:
+def workbench_load(url: str, landing: Path, as_of: date, work_dir: Path, users: int = 20, seconds: float = 60,
+                   think: float = 0.0) -> dict:
     """Start ``jingzhun serve`` on ``url`` (a published warehouse), sign ``users`` people in, and let them read for
-    ``seconds`` while a nightly run of ``landing`` publishes into the same warehouse."""
+    ``seconds`` while a nightly run of ``landing`` publishes into the same warehouse (``think``: the mean seconds a
+    person reads a page before the next; 0, each asks again at once)."""
+    landing, work_dir = Path(landing).resolve(), Path(work_dir).resolve()
     engine = warehouse.connect(url)
     f = warehouse.flags.c
     with engine.connect() as conn:
@@ -95,21 +100,23 @@ def workbench_load(url: str, landing: Path, as_of: date, work_dir: Path, users: 
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        log = open(Path(work_dir) / "bench" / "workbench-nightly.log", "w", encoding="utf-8")  # its own lines only
         nightly = subprocess.Popen([sys.executable, "-m", "jingzhun.cli", "run", "--landing", str(landing), "--warehouse",
                                     url, "--as-of", as_of.isoformat(), "--today", as_of.isoformat()],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                   cwd=str(work_dir))
+                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(work_dir))
         latencies = {page: [] for page in PAGES}
         errors: dict[str, int] = {}
         until = time.monotonic() + seconds
 
         async def everyone():
-            await asyncio.gather(*(_person(base, n, p, k, h, until, latencies, errors) for n, p, k, h in accounts))
+            await asyncio.gather(*(_person(base, n, p, k, h, until, latencies, errors, think)
+                                   for n, p, k, h in accounts))
 
         started = time.monotonic()
         asyncio.run(everyone())
         elapsed = time.monotonic() - started
-        published = nightly.wait(timeout=3600) == 0
+        returned = nightly.wait(timeout=3600)
+        log.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -117,8 +124,8 @@ def workbench_load(url: str, landing: Path, as_of: date, work_dir: Path, users: 
              "p50_ms": round(float(pd.Series(values).quantile(0.5)), 1) if values else None,
              "p95_ms": round(float(pd.Series(values).quantile(0.95)), 1) if values else None} for page, values in latencies.items()]
     every = [v for values in latencies.values() for v in values]
-    return {"date": clock.today().isoformat(), "users": users, "seconds": round(elapsed, 1), "warehouse": url.split("://")[0],
-            "login_errors": errors.get("login", 0), "nightly_published_meanwhile": published, "pages": rows,
+    return {"date": clock.today().isoformat(), "users": users, "think_seconds": think, "seconds": round(elapsed, 1), "warehouse": url.split("://")[0],
+            "login_errors": errors.get("login", 0), "nightly_exit_code": returned, "pages": rows,
             "all": {"requests": len(every), "errors": sum(errors.get(p, 0) for p in PAGES),
                     "p50_ms": round(float(pd.Series(every).quantile(0.5)), 1) if every else None,
                     "p95_ms": round(float(pd.Series(every).quantile(0.95)), 1) if every else None}}

@@ -394,9 +394,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         url = args.bench_warehouse or f"sqlite:///{(WORK_DIR / 'bench' / f'warehouse-{args.residents}-0.sqlite').resolve()}"
         report["workbench"] = load = workbench_load(url, Path(report["landing"]), args.as_of, WORK_DIR, args.users,
-                                                    args.seconds)
-        print(f"workbench: {load['users']} people for {load['seconds']} s while a nightly run publishes "
-              f"(published: {load['nightly_published_meanwhile']}), login errors {load['login_errors']}")
+                                                    args.seconds, args.think)
+        print(f"workbench: {load['users']} people (reading {load['think_seconds']} s a page) for {load['seconds']} s "
+              f"while a nightly run publishes "
+              f"(its exit code {load['nightly_exit_code']}), login errors {load['login_errors']}")
         for row in load["pages"] + [{"page": "all", **load["all"]}]:
             print(f"  {row['page']:10} {row['requests']:7} requests {row['errors']:4} errors  p50 {row['p50_ms']} ms  "
                   f"p95 {row['p95_ms']} ms")
@@ -594,6 +595,7 @@ def parser() -> argparse.ArgumentParser:
                    "flag and household pages for --seconds while another nightly run publishes (p50/p95, errors)")
     b.add_argument("--users", type=int, default=20)
     b.add_argument("--seconds", type=float, default=60)
+    b.add_argument("--think", type=float, default=0.0, help="mean seconds a person reads a page (0: ask again at once)")
     b.set_defaults(func=cmd_bench)
 
     sv = sub.add_parser("serve", help="the workbench: pages for every role and the JSON API (signoff.md)")

@@ -1,0 +1,30 @@
+"""The workbench's household dossier stays in the reader's area (the intruder review's F3): a family whose numbers
+lead into a household of another village shows only what lies in the reader's own."""
+
+import pandas as pd
+
+from jingzhun import warehouse
+from jingzhun.dossier import household_view
+from jingzhun.policy import Policy
+from jingzhun.signoff.access import Actor
+from jingzhun.signoff.stages import Role
+
+from helpers import nightly_publish
+
+
+def test_a_family_spanning_two_villages_is_read_village_by_village(frames, warehouse_url):
+    register, hukou = frames["poverty_register"].copy(), frames["hukou"].copy()
+    here = register.iloc[0]
+    there = register[register["village_code"].ne(here["village_code"])].iloc[0]
+    mover = register[register["household_id"].eq(there["household_id"])]["id_number"].iloc[0]
+    home = hukou.loc[hukou["id_number"].eq(here["id_number"]), "hukou_household_id"].iloc[0]
+    hukou.loc[hukou["id_number"].eq(mover), "hukou_household_id"] = home   # one of "there" moved into "here"'s hukou
+    nightly_publish(warehouse_url, "r1", {**frames, "poverty_register": register, "hukou": hukou})
+    engine = warehouse.connect(warehouse_url)
+    reader = Actor(1, "村干部", Role.village, here["village_code"])
+    seen = household_view(engine, reader, here["household_id"], Policy(), full=True)
+    shown = pd.DataFrame(seen["members"]) if not isinstance(seen["members"], pd.DataFrame) else seen["members"]
+    others = set(register.loc[register["household_id"].eq(there["household_id"]), "id_number"]) - {mover}
+    assert not others & set(shown["id_number"])            # the other village's household stays unseen
+    assert there["household_id"] not in set(seen.get("household_ids", []))
+    assert here["id_number"] in set(shown["id_number"])
