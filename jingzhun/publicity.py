@@ -82,23 +82,31 @@ def publicity_list(engine: Engine, policy: Policy, reissue: date | None = None) 
             posted = pd.read_sql(select(p.flag_key, p.review_id).where(p.period_start == reissue), conn)
             chosen = pd.read_sql(select(warehouse.flags).where(f.flag_key.in_(posted["flag_key"].tolist())), conn)
             chosen = chosen.merge(posted, how="inner")
-        people = labels.people(conn, chosen)
-        heads = labels.household_heads(conn, chosen, "id_number")
+        posted = posted_people(conn, chosen, policy)
         reference = labels.stored_regions(conn)
-    person = chosen["id_number"].where(chosen["id_number"].ne(""), heads).fillna("")
-    name = people["person_name"].where(chosen["id_number"].ne(""), people["head_name"])
-    reasons = {code: rule.public_reason or rule.title for code, rule in RULES.items()}
     out = pd.DataFrame({
         "flag_key": chosen["flag_key"], "review_id": chosen["review_id"], "direction": chosen["direction"],
         "household_id": chosen["household_id"], "hukou_household_id": chosen["hukou_household_id"],
         "township_code": chosen["village_code"].str[:9], "village_code": chosen["village_code"],
         "乡镇": labels.township_names(chosen["village_code"], reference),
         "村": labels.region_names(chosen["village_code"], reference, "village"),
-        "类别": chosen["direction"].map(CATEGORIES), "事由": chosen["rule_code"].map(reasons),
-        "户主姓名": people["head_name"], "姓名": name.fillna(""),
-        "身份证号": distinct_masks(person, chosen["village_code"], policy), "_person": person,
+        **posted,
     })
     return out.sort_values(["township_code", "village_code", "类别", "户主姓名", "姓名"]).reset_index(drop=True)
+
+
+def posted_people(conn, chosen: pd.DataFrame, policy: Policy) -> dict[str, pd.Series]:
+    """What a 公示 or 公告 shows of each flag of ``chosen`` (same index): 类别, 事由 in villagers' words, the head of
+    the household, the person it is about (the head where it is about the household) and that person's number
+    masked so that two on one village's page tell apart; ``_person``, the number unmasked, for the caller's use."""
+    people = labels.people(conn, chosen)
+    heads = labels.household_heads(conn, chosen, "id_number")
+    person = chosen["id_number"].where(chosen["id_number"].ne(""), heads).fillna("")
+    name = people["person_name"].where(chosen["id_number"].ne(""), people["head_name"])
+    reasons = {code: rule.public_reason or rule.title for code, rule in RULES.items()}
+    return {"类别": chosen["direction"].map(CATEGORIES), "事由": chosen["rule_code"].map(reasons),
+            "户主姓名": people["head_name"], "姓名": name.fillna(""),
+            "身份证号": distinct_masks(person, chosen["village_code"], policy), "_person": person}
 
 
 def record_posting(engine: Engine, listed: pd.DataFrame, start: date, policy: Policy, out: Path) -> int:

@@ -309,11 +309,11 @@ def _stale_rows(decided: pd.DataFrame, current: pd.DataFrame, latest: pd.DataFra
 def _outside_the_steward(decided: pd.DataFrame, current: pd.DataFrame, actor) -> list[str]:
     """Rows a steward may not decide (signoff.md): a flag outside their area, or one that is not a data problem or
     judgement case waiting for them (every other flag walks the chain: village, township, county)."""
-    from jingzhun.signoff.access import holds
+    from jingzhun.signoff.access import holds_each
     from jingzhun.signoff.stages import Stage
 
     flag = current.reindex(decided["标识"]).set_index(decided.index)
-    outside = ~flag["village_code"].map(lambda code: holds(actor, code))
+    outside = ~holds_each(actor, flag["village_code"])
     not_mine = ~outside & ~(flag["direction"].eq("review") & flag["stage"].eq(Stage.pending_steward.value))
     return ([f"第{r}行: 未知标识 (unknown flag); {FRESH}" for r in decided.loc[outside, "_row"]]
             + [f"第{r}行: 该标记须经村、乡镇、县三级签批,不能由数据管理员决定 (this flag walks the sign-off chain: not "
@@ -326,12 +326,12 @@ def record_in_chain(conn, decided: pd.DataFrame, current: pd.DataFrame, who: str
     approved and dismissed): each one a ``migrated`` step (decided outside the chain's levels), its stage set to
     match, so the history, the queue and the state token stay one story (``current``: the flags as read in this
     transaction, by key). One UPDATE per stage reached."""
-    from jingzhun.signoff.stages import Action, first_stage
+    from jingzhun.signoff.stages import Action, first_stages
 
     f = warehouse.flags.c
     before = current.reindex(decided["标识"])
     after = pd.Series(decided["决定"].map({"确认": "approved", "驳回": "dismissed"}).to_numpy(), index=before.index)
-    after = after.fillna(before["direction"].map(lambda d: first_stage(d).value))
+    after = after.fillna(first_stages(before["direction"]))
     conn.execute(insert(warehouse.steps), [
         {"flag_key": k, "action": Action.migrated.value, "stage_before": b, "stage_after": a, "actor": who,
          "role": role, "acted_at": when, "note": d + (":" + n if n else ""), "evidence_hash": h,

@@ -38,7 +38,7 @@ from sqlalchemy.exc import OperationalError
 from jingzhun import clock
 from jingzhun.evidence import digest_body
 from jingzhun.privacy import Refused, SafeError, url_secret
-from jingzhun.signoff.stages import Action, first_stage
+from jingzhun.signoff.stages import Action, first_stages
 
 from jingzhun.schema import (
     metadata, runs, run_files, validation_results, quarantine, flags, run_rules, wap_flags,
@@ -647,7 +647,7 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
     seen = new.index.intersection(old.index)
     fresh = new.loc[new.index.difference(old.index)]
     fresh = fresh.assign(status="open", first_seen_run=run_id, last_seen_run=run_id, resolved_run=None, opened_run=run_id,
-                         stage=fresh["direction"].map(first_stage), stage_since=when, step_seq=0)
+                         stage=first_stages(fresh["direction"]), stage_since=when, step_seq=0)
     was = old.loc[seen, "status"]
     same_evidence = old.loc[seen, "evidence_hash"].eq(new.loc[seen, "evidence_hash"])
     still_dismissed = was.eq("dismissed") & same_evidence
@@ -665,7 +665,7 @@ def merge_flags(current: pd.DataFrame, raised: pd.DataFrame, run_id: str, evalua
     again.loc[still_dismissed, evidence_cols] = old.loc[still_dismissed[still_dismissed].index, evidence_cols]
     # the chain (signoff.md, "Nightly runs and the chain"): opened again, or evidence changed mid-chain: back to the
     # first stage with its history kept; unchanged facts never move a flag backwards
-    start = new.loc[seen, "direction"].map(first_stage)
+    start = first_stages(new.loc[seen, "direction"])
     chain = old.loc[seen, ["stage", "stage_since", "step_seq"]].copy()
     chain["stage_since"] = pd.to_datetime(chain["stage_since"], utc=True)  # SQLite gives back naive UTC
     back = again["status"].eq("open") & (reopened | (was.eq("open") & ~same_evidence & chain["stage"].ne(start)))

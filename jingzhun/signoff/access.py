@@ -54,3 +54,9 @@ def in_area(actor: Actor, code_column: ColumnElement) -> ColumnElement:
 def holds(actor: Actor, code: str | None) -> bool:
     """The same test for one code already read (what an object's page checks before it says anything)."""
     return bool(code) and area_valid(actor.role, actor.area) and str(code).startswith(actor.area)
+
+
+def holds_each(actor: Actor, codes):
+    """:func:`holds` for a column of codes read (a pandas Series; a missing code lies nowhere)."""
+    text = codes.astype(object).where(codes.notna(), "").astype("str")
+    return text.ne("") & text.str.startswith(actor.area) & area_valid(actor.role, actor.area)

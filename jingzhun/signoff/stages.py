@@ -108,6 +108,12 @@ def first_stage(direction: str) -> Stage:
     return FIRST_STAGE.get(direction, Stage.pending_village)
 
 
+def first_stages(directions):
+    """:func:`first_stage` of a column of directions (a pandas Series), as stage values: looked up once per
+    distinct direction, not once per flag."""
+    return directions.map({d: first_stage(d).value for d in directions.dropna().unique()})
+
+
 def actions_for(stage: Stage, role: Role) -> list[Action]:
     """What ``role`` may do at ``stage`` (periods aside)."""
     return [action for (at, action), move in MOVES.items() if at == stage and move.role == role]

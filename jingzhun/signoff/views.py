@@ -14,10 +14,10 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, and_, case, func, select
 
-from jingzhun import labels, warehouse
+from jingzhun import warehouse
 from jingzhun.catalogue import RULES
 from jingzhun.policy import Policy, load_policy
-from jingzhun.publicity import CATEGORIES, distinct_masks
+from jingzhun.publicity import CATEGORIES, posted_people
 from jingzhun.signoff.access import Actor, Unknown, in_area
 from jingzhun.signoff.periods import advance_periods, cutoff, due_dates
 from jingzhun.signoff.stages import MOVES, PUBLICITY, Stage, actions_for
@@ -134,16 +134,10 @@ def publicity_entries(engine: Engine, actor: Actor, village: str, kind: str = "p
                 and_(f.village_code == str(village), in_area(actor, f.village_code)))).scalar():
             raise Unknown("未找到该村 (no such village)")
         chosen = pd.read_sql(select(warehouse.flags).where(where).order_by(f.direction, f.flag_key), conn)
-        people = labels.people(conn, chosen)
-        heads = labels.household_heads(conn, chosen, "id_number")
-    person = chosen["id_number"].where(chosen["id_number"].ne(""), heads).fillna("")
-    name = people["person_name"].where(chosen["id_number"].ne(""), people["head_name"])
-    reasons = {code: rule.public_reason or rule.title for code, rule in RULES.items()}
+        posted = posted_people(conn, chosen, policy)
     start = due_dates(chosen["stage_since"], 0, policy)  # the day it was posted
     end = due_dates(chosen["stage_since"], policy.signoff.publicity_days, policy)
     return pd.DataFrame({
         "flag_key": chosen["flag_key"], "village_code": chosen["village_code"], "stage": chosen["stage"],
-        "类别": chosen["direction"].map(CATEGORIES), "事由": chosen["rule_code"].map(reasons),
-        "户主姓名": people["head_name"].fillna(""), "姓名": name.fillna(""),
-        "身份证号": distinct_masks(person, chosen["village_code"], policy),
+        **{k: v for k, v in posted.items() if k != "_person"}, "户主姓名": posted["户主姓名"].fillna(""),
         "period_start": start, "period_end": end})
