@@ -40,9 +40,11 @@ def masked(text: str | None, policy: Policy) -> str:
     return ID_NUMBER.sub(lambda m: m.group(0)[:head] + "*" * (18 - head - tail) + m.group(0)[18 - tail:], text or "")
 
 
-def _filters(actor: Actor, stage=None, village=None, rule=None, direction=None, status="open"):
+def _filters(actor: Actor, stage=None, village=None, rule=None, direction=None, status="open", township=None):
     f = warehouse.flags.c
     where = [in_area(actor, f.village_code)]
+    if township:
+        where.append(f.village_code.like(str(township)[:9] + "%"))
     if status and status != "all":
         where.append(f.status == status)
     for column, value in ((f.stage, stage), (f.village_code, village), (f.rule_code, rule), (f.direction, direction)):
@@ -52,10 +54,10 @@ def _filters(actor: Actor, stage=None, village=None, rule=None, direction=None, 
 
 
 def queue(engine: Engine, actor: Actor, stage=None, village=None, rule=None, direction=None, status="open",
-          limit: int | None = None, offset: int = 0, policy: Policy | None = None,
+          township=None, limit: int | None = None, offset: int = 0, policy: Policy | None = None,
           now: datetime | None = None) -> pd.DataFrame:
-    """The open flags of the actor's area (filters by stage, village, rule, direction; ``status`` ``all`` for every
-    flag), overdue first, then by village and age; with each one's due date, overdue and whether the actor has an
+    """The open flags of the actor's area (filters by stage, village or township, rule, direction; ``status``
+    ``all`` for every flag), overdue first, then by village and age; with each one's due date, overdue and whether the actor has an
     action on it now."""
     policy = policy or load_policy(None)
     now = now or warehouse.now()
@@ -64,7 +66,7 @@ def queue(engine: Engine, actor: Actor, stage=None, village=None, rule=None, dir
     late = and_(f.status == "open", f.stage.in_(WAITING), f.stage_since < cutoff(policy, now, policy.signoff.act_days))
     query = (select(*(getattr(f, c) for c in LIST_FIELDS if c != "state_token"), f.step_seq, f.stage_since,
                     case((late, 1), else_=0).label("overdue"))
-             .where(_filters(actor, stage, village, rule, direction, status))
+             .where(_filters(actor, stage, village, rule, direction, status, township))
              .order_by(case((late, 0), else_=1), f.village_code, f.stage_since, f.flag_key).offset(int(offset or 0)))
     if limit is not None:
         query = query.limit(int(limit))
@@ -81,11 +83,11 @@ def queue(engine: Engine, actor: Actor, stage=None, village=None, rule=None, dir
 
 
 def queue_counts(engine: Engine, actor: Actor, stage=None, village=None, rule=None, direction=None,
-                 status="open") -> pd.DataFrame:
+                 status="open", township=None) -> pd.DataFrame:
     """How many flags per village and stage in the actor's area (counted by the database)."""
     f = warehouse.flags.c
     query = (select(f.village_code, f.stage, func.count().label("n"))
-             .where(_filters(actor, stage, village, rule, direction, status))
+             .where(_filters(actor, stage, village, rule, direction, status, township))
              .group_by(f.village_code, f.stage).order_by(f.village_code, f.stage))
     with engine.connect() as conn:
         return pd.read_sql(query, conn)
