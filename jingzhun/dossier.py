@@ -7,6 +7,7 @@ identity number. Its members are the register household's and the hukou househol
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import openpyxl
@@ -54,28 +55,54 @@ def records(conn: Connection, ids: set[str]) -> dict[str, pd.DataFrame]:
     out = {}
     for name, key in person_keys().items():
         table = warehouse.staging_tables[name]
-        rows = pd.read_sql(select(table).where(table.c[key].in_(sorted(ids))), conn)
-        out[name] = rows.sort_values([key, "_file", "_row"]).reset_index(drop=True)
+        found = conn.execute(select(table).where(table.c[key].in_(sorted(ids))).order_by(
+            table.c[key], table.c["_file"], table.c["_row"]))
+        # a family's handful of rows: plain objects (pandas' typed reading costs more than the query, 13 times)
+        out[name] = pd.DataFrame(found.all(), columns=list(found.keys()), dtype=object)
     return out
 
 
 def members(found: dict[str, pd.DataFrame], ids: set[str]) -> pd.DataFrame:
     """One row per member: name, relation, number, sex, birth date, hukou status, both household numbers, and how
-    many records each department sent about them."""
-    reg = found["poverty_register"].drop_duplicates("id_number").set_index("id_number")
-    hk = found["hukou"].drop_duplicates("id_number").set_index("id_number")
-    out = pd.DataFrame(index=pd.Index(sorted(ids), name="id_number"))
-    out["name"] = reg["name_norm"].reindex(out.index).fillna(hk["name_norm"].reindex(out.index)).fillna("")
-    out["relation"] = reg["relation"].reindex(out.index).fillna(hk["relation"].reindex(out.index)).fillna("")
-    out["sex"] = hk["sex"].reindex(out.index).fillna("") if "sex" in hk else ""
-    out["birth_date"] = pd.to_datetime(hk["birth_date"].reindex(out.index), errors="coerce").dt.strftime("%Y-%m-%d").fillna("")
-    out["person_status"] = hk["person_status"].reindex(out.index).fillna("不在户籍库")
-    out["household_id"] = reg["household_id"].reindex(out.index).fillna("")
-    out["hukou_household_id"] = hk["hukou_household_id"].reindex(out.index).fillna("")
-    for name, key in person_keys().items():
-        out[f"n_{name}"] = found[name][key].value_counts().reindex(out.index).fillna(0).astype("int64")
-    order = out["relation"].ne("户主").astype(int)
-    return out.assign(_order=order).sort_values(["_order", "birth_date"]).drop(columns="_order").reset_index()
+    many records each department sent about them. (A family's handful of rows, read as plain records: pandas'
+    per-call cost would be most of a dossier page's time.)"""
+    reg = _first_by_id(found["poverty_register"])
+    hk = _first_by_id(found["hukou"])
+    sent = {name: Counter(found[name][key].tolist()) for name, key in person_keys().items()}
+    people = []
+    for number in sorted(ids):
+        r, h = reg.get(number, {}), hk.get(number, {})
+        people.append({"id_number": number,
+                       "name": _given(r.get("name_norm"), h.get("name_norm")),
+                       "relation": _given(r.get("relation"), h.get("relation")),
+                       "sex": _given(h.get("sex")), "birth_date": _day(h.get("birth_date")),
+                       "person_status": _given(h.get("person_status"), "不在户籍库") if h else "不在户籍库",
+                       "household_id": _given(r.get("household_id")),
+                       "hukou_household_id": _given(h.get("hukou_household_id")),
+                       **{f"n_{name}": counts[number] for name, counts in sent.items()}})
+    people.sort(key=lambda p: (p["relation"] != "户主", p["birth_date"]))
+    columns = ["id_number", "name", "relation", "sex", "birth_date", "person_status", "household_id",
+               "hukou_household_id"] + [f"n_{name}" for name in sent]
+    return pd.DataFrame(people, columns=columns)
+
+
+def _first_by_id(rows: pd.DataFrame) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for row in rows.to_dict("records"):
+        out.setdefault(row["id_number"], row)
+    return out
+
+
+def _given(*values) -> str:
+    """The first value that is there (a department's empty cell is not a value)."""
+    return next((str(v) for v in values if v is not None and v == v and v != ""), "")
+
+
+def _day(value) -> str:
+    if value is None or value != value or value == "":
+        return ""
+    day = pd.to_datetime(value, errors="coerce")
+    return "" if pd.isna(day) else day.strftime("%Y-%m-%d")
 
 
 def flag_history(conn: Connection, households: set[str], hukou_households: set[str], ids: set[str]) -> pd.DataFrame:
@@ -198,9 +225,10 @@ def household_view(engine: Engine, actor, household_id: str, policy, full: bool 
     """The dossier of one household as the workbench shows it to ``actor``: members, every department's records
     about them (with file and row), the family's flags in the actor's area and where each stands in the chain.
     Identity numbers masked as on a 公示 unless ``full`` (the caller audits that view). :class:`Unknown` for a
-    household that does not exist or lies outside the area (alike)."""
-    from jingzhun.publicity import mask_id
+    household that does not exist or lies outside the area (alike). A family's handful of rows is shaped as plain
+    records: a page costs its queries, not pandas' per-call work."""
     from jingzhun.signoff.access import Unknown, in_area
+    from jingzhun.signoff.views import masked
 
     with engine.connect() as conn:
         village = household_in_area(conn, actor, household_id)
@@ -208,52 +236,67 @@ def household_view(engine: Engine, actor, household_id: str, policy, full: bool 
             raise Unknown("没有这个户 (no such household)")
         households, hukou_households, ids = family_in_area(conn, actor, household_id)
         found = records(conn, ids)
-        people = members(found, ids)
+        people = members(found, ids).to_dict("records")
         f = warehouse.flags.c
-        flagged = pd.read_sql(select(f.flag_key, f.rule_code, f.direction, f.status, f.stage, f.id_number,
-                                     f.village_code, f.evidence_text).where(
+        flagged = [dict(row) for row in conn.execute(select(
+            f.flag_key, f.rule_code, f.direction, f.status, f.stage, f.id_number, f.village_code, f.evidence_text).where(
             or_(f.household_id.in_(sorted(households)), f.hukou_household_id.in_(sorted(hukou_households)),
-                f.id_number.in_(sorted(ids))), in_area(actor, f.village_code)).order_by(f.status, f.rule_code), conn)
+                f.id_number.in_(sorted(ids))), in_area(actor, f.village_code)).order_by(f.status, f.rule_code)).mappings()]
         reference = labels.stored_regions(conn)
         run = conn.execute(select(warehouse.runs.c.run_id, warehouse.runs.c.as_of).where(
             warehouse.runs.c.status == "published").order_by(warehouse.runs.c.run_id.desc()).limit(1)).first()
 
-    def shown(values: pd.Series) -> pd.Series:
-        values = values.fillna("").astype("str")
-        return values if full else mask_id(values, policy).where(values.ne(""), "")
-
-    code = pd.Series([village], dtype="str")
-    people = people.assign(id_number=shown(people["id_number"]),
-                           birth_date=people["birth_date"] if full else "")
+    shown = _numbers_shown(found, people, flagged, policy, full)
+    for person in people:
+        person["id_number"] = shown(person["id_number"])
+        if not full:
+            person["birth_date"] = ""
     sources = []
     for name, rows in found.items():
         if rows.empty:
             continue
         spec = SOURCES[name]
         columns = [c for c in spec.columns if c.name in rows and rows[c.name].notna().any()]
-        body = rows[[c.name for c in columns] + ["_file", "_row"]].copy()
-        for c in columns:
-            if c.kind == "id":
-                body[c.name] = shown(body[c.name])
-            elif c.name == "birth_date" and not full:  # the middle of an identity number: hidden with it
-                body[c.name] = None
-            elif c.kind == "date":
-                body[c.name] = pd.to_datetime(body[c.name], errors="coerce").dt.strftime("%Y-%m-%d")
+        body = []
+        for row in rows[[c.name for c in columns] + ["_file", "_row"]].to_dict("records"):
+            for c in columns:
+                if c.kind == "id":
+                    row[c.name] = shown(row[c.name])
+                elif c.name == "birth_date" and not full:  # the middle of an identity number: hidden with it
+                    row[c.name] = None
+                elif c.kind == "date":
+                    row[c.name] = _day(row[c.name]) or None
+            body.append({k: (None if v is None or v != v else v) for k, v in row.items()})
         sources.append({"source": name, "title": spec.title, "department": spec.department,
-                        "columns": [{"name": c.name, "title": c.header} for c in columns],
-                        "rows": body.astype(object).where(body.notna(), None).to_dict("records")})
-    if not full:  # the evidence's sentences may quote a number too
-        from jingzhun.signoff.views import masked
-
-        flagged["evidence_text"] = flagged["evidence_text"].map(lambda text: masked(text, policy))
-    flagged = flagged.assign(id_number=shown(flagged["id_number"]))
+                        "columns": [{"name": c.name, "title": c.header} for c in columns], "rows": body})
+    for flag in flagged:
+        flag["id_number"] = shown(flag["id_number"])
+        if not full:  # the evidence's sentences may quote a number too
+            flag["evidence_text"] = masked(flag["evidence_text"], policy)
+    code = pd.Series([village], dtype="str")
     return {
         "household_id": household_id, "village_code": village,
         "place": {level: labels.region_names(code, reference, level).iloc[0] for level in ("county", "township", "village")},
         "household_ids": sorted(households), "hukou_household_ids": sorted(hukou_households),
         "full_numbers": bool(full),
         "run": {"run_id": run.run_id, "as_of": str(run.as_of)} if run else None,
-        "members": people.astype(object).where(people.notna(), None).to_dict("records"),
-        "sources": sources,
-        "flags": flagged.astype(object).where(flagged.notna(), None).to_dict("records"),
+        "members": people, "sources": sources, "flags": flagged,
     }
+
+
+def _numbers_shown(found: dict[str, pd.DataFrame], people: list[dict], flagged: list[dict], policy, full: bool):
+    """How the page shows an identity number: as it is (``full``), else masked as on a 公示 — every number of the
+    family masked in one call."""
+    from jingzhun.publicity import mask_id
+
+    if full:
+        return lambda value: "" if value is None or value != value else str(value)
+    numbers = {str(p["id_number"]) for p in people} | {str(f["id_number"]) for f in flagged if f["id_number"]}
+    for name, rows in found.items():
+        for c in SOURCES[name].columns:
+            if c.kind == "id" and c.name in rows:
+                numbers |= {str(v) for v in rows[c.name].tolist() if v is not None and v == v}
+    numbers.discard("")
+    ordered = sorted(numbers)
+    masks = dict(zip(ordered, mask_id(pd.Series(ordered, dtype="str"), policy).tolist()))
+    return lambda value: "" if value is None or value != value or value == "" else masks.get(str(value), "")
