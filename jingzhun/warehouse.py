@@ -96,7 +96,9 @@ def connect(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.password is None and os.environ.get(PASSWORD_VARIABLE) and not url.startswith("sqlite"):
         parsed = parsed.set(password=os.environ[PASSWORD_VARIABLE])
-    engine = create_engine(parsed, future=True, hide_parameters=True)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    engine = create_engine(parsed, future=True, hide_parameters=True,
+                           connect_args={"timeout": SQLITE_BUSY_SECONDS} if sqlite else {})
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _MIGRATING, engine.begin() as conn:  # Alembic's context is one per process: one migration at a time
@@ -107,6 +109,13 @@ def connect(url: str) -> Engine:
             for table in DEPLOYMENT_TABLES.values():
                 widen(conn, table)
     return engine
+
+
+# how long a statement on an embedded warehouse waits for another process's write (a publish's swap holds SQLite's
+# lock for seconds on a large county) before it is refused as busy. No write-ahead log: the registers are written
+# through ADBC's own copy of SQLite, and two copies of SQLite in one process must not share a WAL (the first to close
+# removes it under the other).
+SQLITE_BUSY_SECONDS = 15.0
 
 
 def widen(conn: Connection, table: Table) -> list[str]:
