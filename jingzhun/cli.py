@@ -409,21 +409,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVE_WORKERS = 2
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 32:
+        raise argparse.ArgumentTypeError("1 to 32")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from jingzhun.policy import load_policy
     from jingzhun.web import create_app
-    from jingzhun.web.app import LOG_CONFIG
+    from jingzhun.web.app import LOG_CONFIG, SERVE_CONFIG, SERVE_WAREHOUSE
 
-    app = create_app(args.warehouse, load_policy(args.config))
+    load_policy(args.config)  # a wrong policy file is refused here, once, before any process starts
     print(f"精准工作台 (the workbench): http://{args.host}:{args.port}/  (Ctrl-C to stop)")
     # the access log names method, path and status: no identity number is ever in a path or a query string, and
     # every log record is masked of anything shaped like one (privacy.install_log_masking). Behind a reverse proxy on
     # this machine (https), its X-Forwarded-Proto and -For are believed (uvicorn trusts 127.0.0.1 only, or the
     # addresses in FORWARDED_ALLOW_IPS): the session cookie is then Secure and the audit log has the client's address.
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, server_header=False, date_header=False,
-                log_config=LOG_CONFIG)
+    options = dict(host=args.host, port=args.port, proxy_headers=True, server_header=False, date_header=False,
+                   log_config=LOG_CONFIG)
+    if args.workers == 1:
+        uvicorn.run(create_app(args.warehouse, load_policy(args.config)), **options)
+        return 0
+    # several processes: each builds the application from what this one was told (uvicorn starts them by name)
+    os.environ[SERVE_WAREHOUSE] = args.warehouse
+    os.environ[SERVE_CONFIG] = args.config or ""
+    from jingzhun import warehouse
+
+    warehouse.connect(args.warehouse).dispose()  # migrated once here, not by two workers at once
+    uvicorn.run("jingzhun.web.app:from_environment", factory=True, workers=args.workers, **options)
     return 0
 
 
@@ -603,6 +623,8 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--config", default=None, help="YAML or JSON file overriding policy parameters (signoff: …)")
     sv.add_argument("--warehouse", default=None)
+    sv.add_argument("--workers", type=_workers, default=SERVE_WORKERS,
+                    help=f"server processes (default {SERVE_WORKERS}: pages are Python, one process uses one core)")
     sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="generate a sample county and run the nightly flow on it")

@@ -81,9 +81,15 @@ def regions_files(landing: str | Path, regions_file: str | None) -> list[Path]:
     return ([Path(regions_file)] if regions_file else []) + found
 
 
-def stored_regions(warehouse_db: Engine | Connection) -> pd.DataFrame:
+def stored_regions(warehouse_db: Engine | Connection) -> pd.Series:
     """The reference the last run that had one stored: code -> name."""
-    return pd.read_sql(select(warehouse.regions.c.code, warehouse.regions.c.name), warehouse_db).set_index("code")["name"]
+    query = select(warehouse.regions.c.code, warehouse.regions.c.name)
+    if isinstance(warehouse_db, Engine):
+        with warehouse_db.connect() as conn:
+            rows = conn.execute(query).all()
+    else:
+        rows = warehouse_db.execute(query).all()
+    return pd.Series(dict(rows), dtype="object", name="name").rename_axis("code")
 
 
 @lru_cache(maxsize=1)
@@ -102,14 +108,18 @@ def _gb2260_counties() -> dict[str, str]:
 
 def region_names(codes: pd.Series, reference: pd.Series, level: str) -> pd.Series:
     """Names for village codes at ``level`` (``county``, ``township``, ``village``) from ``reference``
-    (code -> name, 12-digit codes); a county not in it from GB/T 2260; else the code itself."""
-    codes = codes.fillna("").astype("str")
+    (code -> name, 12-digit codes); a county not in it from GB/T 2260; else the code itself. Each distinct code is
+    looked up once (a page asks for one, a report for every village)."""
     width = {"county": 6, "township": 9, "village": 12}[level]
-    key = codes.str[:width].str.ljust(12, "0")
-    names = key.map(reference)
-    if level == "county":
-        names = names.fillna(codes.str[:6].map(_gb2260_counties()))
-    return names.fillna(codes.str[:width]).astype("str")
+    short = codes.fillna("").astype("str").str[:width]
+    counties = _gb2260_counties() if level == "county" else {}
+    named = {}
+    for code in pd.unique(short.to_numpy(dtype=object)):
+        name = reference.get(code.ljust(12, "0"))
+        if name is None or name != name:
+            name = counties.get(code[:6], code) if level == "county" else code
+        named[code] = name
+    return short.map(named).astype("str")
 
 
 def township_names(codes: pd.Series, reference: pd.Series) -> pd.Series:

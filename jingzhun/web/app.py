@@ -5,6 +5,7 @@ error answers together. Routes are thin (parse, ask the owner: :mod:`jingzhun.si
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import asynccontextmanager
 
@@ -118,6 +119,17 @@ def create_app(warehouse_url: str, policy: Policy | None = None, period_seconds:
     app.add_middleware(Contained, render_error=lambda scope, status: render.error_page(scope.get("path", ""), status))
     app.add_middleware(SecurityHeaders)
     return app
+
+
+SERVE_WAREHOUSE, SERVE_CONFIG = "JINGZHUN_SERVE_WAREHOUSE", "JINGZHUN_SERVE_CONFIG"
+
+
+def from_environment() -> FastAPI:
+    """The application of one of ``jingzhun serve --workers N``'s processes: the warehouse and policy file that
+    command was given (its environment; a password stays in the warehouse password variable, never in the URL)."""
+    from jingzhun.policy import load_policy
+
+    return create_app(os.environ[SERVE_WAREHOUSE], load_policy(os.environ.get(SERVE_CONFIG) or None))
 
 
 def _periods(engine, policy: Policy, seconds: float, stop: threading.Event) -> None:
