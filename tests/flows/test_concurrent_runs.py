@@ -54,7 +54,7 @@ def test_two_runs_at_once_never_both_publish_and_the_next_night_is_not_blocked(c
         if point == "before_publish":
             other_done.wait(timeout=300)
 
-    monkeypatch.setattr(warehouse, "_test_hook", hold)
+    monkeypatch.setattr(warehouse.publishing, "_test_hook", hold)
 
     def one(i: int) -> None:
         start.wait()

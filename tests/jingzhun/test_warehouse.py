@@ -39,7 +39,7 @@ def test_bulk_insert_round_trip_with_dates_and_missing_values(warehouse_url):
 
 @pytest.mark.sqlite
 def test_sqlite_loads_in_slices_keep_every_row_and_value_in_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(warehouse, "SQLITE_SLICE_ROWS", 2)   # 5 rows: slices of 2, 2 and 1
+    monkeypatch.setattr(warehouse.loads, "SQLITE_SLICE_ROWS", 2)   # 5 rows: slices of 2, 2 and 1
     engine = warehouse.connect(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     frame = pd.DataFrame({"_file": "a.csv", "_row": [2, 3, 4, 5, 6], "id_number": list("abcde"),
                           "death_date": pd.to_datetime(["2020-01-02", None, "2021-03-04", "2022-05-06", None]),

@@ -238,7 +238,7 @@ def test_a_step_taken_while_a_run_publishes_is_not_overwritten(postgres_url, mon
         time.sleep(2)
         return real_merge(*args, **kwargs)
 
-    monkeypatch.setattr(warehouse, "merge_flags", slow_merge)
+    monkeypatch.setattr(warehouse.flag_state, "merge_flags", slow_merge)
 
     def publish():
         with engine.begin() as conn:
