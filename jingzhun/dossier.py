@@ -145,8 +145,7 @@ def write_dossier(engine: Engine, number: str, out: Path) -> dict:
     village = found["poverty_register"]["village_code"].dropna()
     village = village.iloc[0] if len(village) else (found["hukou"]["address_code"].dropna().iloc[0]
                                                      if found["hukou"]["address_code"].notna().any() else "")
-    place = "".join(labels.region_names(pd.Series([village]), reference, level).iloc[0]
-                    for level in ("county", "township", "village")) if village else ""
+    place = "".join(labels.place_names(village, reference).values()) if village else ""
     head = people.loc[people["relation"].eq("户主"), "name"]
     wb = openpyxl.Workbook()
     table_sheet(wb.active, f"{place} {head.iloc[0] if len(head) else ''}户 入户核实资料",
@@ -273,10 +272,9 @@ def household_view(engine: Engine, actor, household_id: str, policy, full: bool 
         flag["id_number"] = shown(flag["id_number"])
         if not full:  # the evidence's sentences may quote a number too
             flag["evidence_text"] = masked(flag["evidence_text"], policy)
-    code = pd.Series([village], dtype="str")
     return {
         "household_id": household_id, "village_code": village,
-        "place": {level: labels.region_names(code, reference, level).iloc[0] for level in ("county", "township", "village")},
+        "place": labels.place_names(village, reference),
         "household_ids": sorted(households), "hukou_household_ids": sorted(hukou_households),
         "full_numbers": bool(full),
         "run": {"run_id": run.run_id, "as_of": str(run.as_of)} if run else None,

@@ -106,20 +106,29 @@ def _gb2260_counties() -> dict[str, str]:
     return names
 
 
+LEVEL_DIGITS = {"county": 6, "township": 9, "village": 12}
+
+
+def region_name(code: str | None, reference: pd.Series, level: str) -> str:
+    """The name of the county, township or village (``level``) a division code lies in, from ``reference`` (code ->
+    name, 12-digit codes); a county not in it from GB/T 2260; else the code itself at that level."""
+    short = str(code or "")[:LEVEL_DIGITS[level]]
+    name = reference.get(short.ljust(12, "0"))
+    if name is None or name != name:
+        name = _gb2260_counties().get(short[:6], short) if level == "county" else short
+    return str(name)
+
+
+def place_names(code: str | None, reference: pd.Series) -> dict[str, str]:
+    """County, township and village names of one division code (a page's heading)."""
+    return {level: region_name(code, reference, level) for level in LEVEL_DIGITS}
+
+
 def region_names(codes: pd.Series, reference: pd.Series, level: str) -> pd.Series:
-    """Names for village codes at ``level`` (``county``, ``township``, ``village``) from ``reference``
-    (code -> name, 12-digit codes); a county not in it from GB/T 2260; else the code itself. Each distinct code is
-    looked up once (a page asks for one, a report for every village)."""
-    width = {"county": 6, "township": 9, "village": 12}[level]
-    short = codes.fillna("").astype("str").str[:width]
-    counties = _gb2260_counties() if level == "county" else {}
-    named = {}
-    for code in pd.unique(short.to_numpy(dtype=object)):
-        name = reference.get(code.ljust(12, "0"))
-        if name is None or name != name:
-            name = counties.get(code[:6], code) if level == "county" else code
-        named[code] = name
-    return short.map(named).astype("str")
+    """:func:`region_name` of every code, each distinct code looked up once (a report asks for every village)."""
+    codes = codes.fillna("").astype("str")
+    named = {code: region_name(code, reference, level) for code in pd.unique(codes.to_numpy(dtype=object))}
+    return codes.map(named).astype("str")
 
 
 def township_names(codes: pd.Series, reference: pd.Series) -> pd.Series:

@@ -95,7 +95,7 @@ def _place(conn, area: str, role: Role) -> str:
     reference = labels.stored_regions(conn)
     code = pd.Series([area.ljust(12, "0")])
     township = labels.township_names(code, reference).iloc[0] if role is not Role.county else ""
-    village = labels.region_names(code, reference, "village").iloc[0] if role is Role.village else ""
+    village = labels.region_name(area, reference, "village") if role is Role.village else ""
     return f"{township or ''}{village or ''} "
 
 

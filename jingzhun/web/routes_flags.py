@@ -36,8 +36,7 @@ def flag_page(request: Request, signed: Signed, flag_key: str, status: int = 200
                       "needs_department": bool(move and move.needs_department)})
     reference = labels.stored_regions(engine)
 
-    code = pd.Series([detail["village_code"]], dtype="str")
-    place = {level: labels.region_names(code, reference, level).iloc[0] for level in ("county", "township", "village")}
+    place = labels.place_names(detail["village_code"], reference)
     records = (detail.get("evidence") or {}).get("records", []) if isinstance(detail.get("evidence"), dict) else []
     sentences = [s for s in str(detail.get("evidence_text") or "").split("；") if s]
     verifier_fields = policy.signoff.min_verifiers + MORE_VERIFIERS

@@ -26,8 +26,7 @@ def entries(request: Request, actor, village: str, kind: str) -> tuple[pd.DataFr
     engine = engine_of(request)
     listed = chain.publicity_entries(engine, actor, village, kind=kind)
     reference = labels.stored_regions(engine)
-    code = pd.Series([village], dtype="str")
-    place = {level: labels.region_names(code, reference, level).iloc[0] for level in ("county", "township", "village")}
+    place = labels.place_names(village, reference)
     return listed, place
 
 
