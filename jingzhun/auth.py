@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, case, delete, select, update
+from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jingzhun import audit, clock
 from jingzhun.audit import Event
 from jingzhun.policy import SignoffSettings
 from jingzhun.privacy import Refused
-from jingzhun.schema import api_tokens, sessions, users
+from jingzhun.schema import api_tokens, audit_log, sessions, users
 from jingzhun.signoff.access import Actor, area_valid
 from jingzhun.signoff.stages import AREA_DIGITS, Role
 
@@ -205,16 +205,35 @@ def login(engine: Engine, username: str, password: str, origin: str, policy: Sig
         row = None
         if isinstance(username, str) and USERNAME.fullmatch(username):
             row = conn.execute(select(users).where(users.c.username == username).with_for_update()).first()
-        matches = _verified(row.password_hash if row is not None else None, password)
-        locked = row is not None and row.locked_until is not None and clock.utc(row.locked_until) > now
-        if row is None or row.disabled or locked or not matches:
-            refusal = _failed(conn, row, tried, origin, policy, now, locked)
+        if _address_throttled(conn, origin, policy, now):  # no password tried, no account's count touched
+            shown = tried if row is not None else UNKNOWN_NAME
+            audit.record(conn, shown, Event.login_failed, "session", None if row is None else shown,
+                         None if row is None else _row_area(row.area), origin, "address throttled", now)
+            refusal = LoginRefused()
         else:
-            refusal = None
-            actor, secret, csrf = _signed_in(conn, row, password, origin, policy, now)
+            refusal, actor, secret, csrf = _attempt(conn, row, tried, password, origin, policy, now)
     if refusal is not None:
         raise refusal
     return actor, secret, csrf
+
+
+def _address_throttled(conn, origin: str, policy: SignoffSettings, now: datetime) -> bool:
+    """Whether ``origin`` failed ``max_failed_logins_per_address`` sign-ins within ``lockout_minutes`` (counted in
+    the audit log, on its time index)."""
+    log = audit_log.c
+    since = now - timedelta(minutes=policy.lockout_minutes)
+    failed = conn.execute(select(func.count()).where(log.at > since, log.action == Event.login_failed.value,
+                                                     log.origin == str(origin))).scalar()
+    return failed >= policy.max_failed_logins_per_address
+
+
+def _attempt(conn, row, tried: str, password: str, origin: str, policy: SignoffSettings, now: datetime):
+    """(refusal, actor, secret, csrf) of one sign-in tried from an address not throttled."""
+    matches = _verified(row.password_hash if row is not None else None, password)
+    locked = row is not None and row.locked_until is not None and clock.utc(row.locked_until) > now
+    if row is None or row.disabled or locked or not matches:
+        return _failed(conn, row, tried, origin, policy, now, locked), None, None, None
+    return None, *_signed_in(conn, row, password, origin, policy, now)
 
 
 def _locked(until: datetime) -> LoginRefused:

@@ -137,7 +137,9 @@ class SignoffSettings(BaseModel):
     """The sign-off chain's numbers (signoff.md; seeds 000 and 002): a 公示 lasts ``publicity_days`` whole days (0: a
     province that publicises offline), 乡镇审核's 入户核实 names at least ``min_verifiers`` people, and a second 公示
     follows it unless ``second_publicity`` is false; a level that has not acted within ``act_days`` is overdue. A browser session lasts ``session_hours``; ``max_failed_logins``
-    failures in a row lock an account for ``lockout_minutes``."""
+    failures in a row lock an account for ``lockout_minutes``; an address with ``max_failed_logins_per_address``
+    failed sign-ins within ``lockout_minutes`` is refused every sign-in until they age out (one machine cannot try
+    passwords on, or lock, account after account)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -149,6 +151,7 @@ class SignoffSettings(BaseModel):
     session_hours: float = Field(8, gt=0, le=24 * 7)
     max_failed_logins: int = Field(5, ge=1, le=100)
     lockout_minutes: float = Field(15, gt=0)
+    max_failed_logins_per_address: int = Field(20, ge=1, le=100_000)
 
 
 class Policy(BaseModel):

@@ -164,6 +164,34 @@ def test_failures_in_a_row_lock_the_account_for_a_while_and_a_success_resets_the
     assert events.count("locked") == 1 and events.count("login") == 2 and events.count("login_failed") == 6
 
 
+def test_an_address_that_failed_too_often_is_refused_without_locking_more_accounts(warehouse_url):
+    """One machine trying passwords on account after account: after ``max_failed_logins_per_address`` failures
+    within ``lockout_minutes`` every sign-in from it is refused — even a right password — and no further account's
+    count moves; another address signs in; the address is let in again once its failures (the refusals while
+    throttled among them) are older than ``lockout_minutes``."""
+    engine = warehouse.connect(warehouse_url)
+    policy = SignoffSettings(max_failed_logins=3, lockout_minutes=15, max_failed_logins_per_address=4)
+    for name in ("ana", "bo", "cai"):
+        auth.add_user(engine, name, "county", "620421", SECRET)
+    for n, name in enumerate(["ana", "ana", "bo", "bo"]):     # four failures, no account locked yet
+        with pytest.raises(LoginRefused):
+            auth.login(engine, name, "guess", "10.9.9.9", policy, now=T0 + timedelta(minutes=n))
+    for name, password in (("cai", "guess"), ("cai", "guess"), ("cai", "guess"), ("ana", SECRET)):
+        with pytest.raises(LoginRefused, match="wrong name or password"):
+            auth.login(engine, name, password, "10.9.9.9", policy, now=T0 + timedelta(minutes=5))
+    users = auth.list_users(engine).set_index("username")
+    assert users["locked_until"].isna().all()                      # cai was never tried: nothing locked
+    with engine.connect() as conn:
+        counts = dict(conn.execute(select(warehouse.users.c.username, warehouse.users.c.failed_logins)).all())
+    assert counts == {"ana": 2, "bo": 2, "cai": 0}
+    assert auth.login(engine, "cai", SECRET, "10.1.1.1", policy, now=T0 + timedelta(minutes=5))[0].username == "cai"
+    throttled = audit.rows(engine, AUDITOR)
+    assert (throttled["detail"] == "address throttled").sum() == 4
+    # refusals while throttled count too (an address that keeps trying stays refused): 15 minutes after the last
+    later = T0 + timedelta(minutes=21)
+    assert auth.login(engine, "ana", SECRET, "10.9.9.9", policy, now=later)[0].username == "ana"
+
+
 def pd_isna(value) -> bool:
     import pandas as pd
 
