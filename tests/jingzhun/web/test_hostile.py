@@ -49,6 +49,7 @@ EXPECT = {
     ("POST", "/households"): in_area(303),                                # found: to its dossier
     ("GET", "/publicity/{village_code}"): in_area(200),
     ("GET", "/announcement/{village_code}"): in_area(200),
+    ("GET", "/indicators"): anyone(200),                                  # my area's villages (none outside it)
     ("GET", "/audit"): roles(READERS, 200),
     ("GET", "/runs"): roles({"steward"}, 200),
     ("GET", "/runs/{run_id}"): roles({"steward"}, in_area(200)),
