@@ -1,5 +1,9 @@
 """``/audit`` (the audit log of my area: auditor, county, steward; :mod:`jingzhun.audit` filters it) and ``/runs``
-(the steward's runs: status, counts per source, quarantine with every cell masked)."""
+(the steward's runs: status, counts per source, the quality gate's checks per source with the blocked sources kept
+apart from those that only set rows aside (:mod:`jingzhun.run_report`), quarantine with every cell masked).
+
+The Data Docs of a run are files of its run folder, which the workbench does not serve: the run page does not link
+to them (the validation workbook and the Data Docs stay the steward's files on the server)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import func, literal, or_, select, true
 
-from jingzhun import audit, warehouse
+from jingzhun import audit, run_report, warehouse
 from jingzhun.privacy import mask_cell
 from jingzhun.signoff.access import Actor, Unknown
 from jingzhun.web.render import page
@@ -51,11 +55,17 @@ def runs_visible(actor: Actor):
                literal(actor.area).like(r.region + "%"))
 
 
-def _sources(text: str | None) -> list[dict]:
+def _summary(text: str | None) -> dict:
+    """The run record's per-source summary (``runs.sources``, JSON): source -> its status and counts."""
     try:
         data = json.loads(text) if text else {}
     except ValueError:
         data = {}
+    return {str(k): v if isinstance(v, dict) else {} for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _sources(text: str | None) -> list[dict]:
+    data = _summary(text)
     out = []
     for name, s in (data.items() if isinstance(data, dict) else []):
         s = s if isinstance(s, dict) else {}
@@ -107,6 +117,8 @@ def run(request: Request, run_id: str = Path(pattern=RUN_ID), signed: Signed = D
         counts = conn.execute(select(q.source, func.count()).where(q.run_id == run_id).group_by(q.source)).all()
         rows = conn.execute(select(q.source, q.file, q.row, q.reason, q.raw).where(q.run_id == run_id)
                             .order_by(q.source, q.file, q.row).limit(QUARANTINE_ROWS)).all()
+        checked = run_report.validation(conn, run_id, _summary(found.sources))
     quarantine = [{"source": s, "file": f, "row": n, "reason": why, "raw": masked_raw(raw)} for s, f, n, why, raw in rows]
     return page(request, "run.html", signed=signed, run=found._asdict() | {"sources": _sources(found.sources)},
-                counts=dict(counts), quarantine=quarantine, shown=QUARANTINE_ROWS)
+                counts=dict(counts), quarantine=quarantine, shown=QUARANTINE_ROWS, checked=checked,
+                states=run_report.SourceState)
