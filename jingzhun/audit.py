@@ -1,9 +1,10 @@
 """The audit log (signoff.md, "The audit log"): who did what, when, to which object, from where.
 
 Grain: one row of ``audit_log`` per event: a login or failed login, a logout, a step, a view of a household's full
-identity numbers, an export or import, a change to a user. The table is append-only (a trigger of migration 0008
-refuses UPDATE and DELETE on both backends); :func:`record` is the only writer and takes the caller's connection, so an
-event is stored in the same transaction as what it records, or not at all.
+identity numbers, an export or import, a change to a user, a data-problem ticket opened, answered or closed. The table
+is append-only (a trigger of migration 0008 refuses UPDATE and DELETE on both backends); :func:`record` is the only
+writer and takes the caller's connection, so an event is stored in the same transaction as what it records, or not
+at all.
 
 A row names objects by their keys (a flag key, a household id, a user name), never by an identity number; its
 ``area`` is the object's division code and decides who may read it (:func:`rows`, filtered by the database).
@@ -38,6 +39,9 @@ class Event(StrEnum):
     password_changed = "password_changed"
     token_issued = "token_issued"
     page_denied = "page_denied"             # a page or call outside the actor's role
+    ticket_opened = "ticket_opened"         # a data-problem ticket sent to a department (jingzhun/tickets.py)
+    ticket_answered = "ticket_answered"     # the department's answer recorded
+    ticket_closed = "ticket_closed"
 
 
 COLUMNS = ["audit_id", "at", "actor", "action", "object_type", "object_key", "area", "origin", "detail"]

@@ -42,11 +42,11 @@ from jingzhun.signoff.stages import Action, first_stages
 
 from jingzhun.schema import (
     metadata, runs, run_files, validation_results, quarantine, flags, run_rules, wap_flags,
-    reviews, publicity_posts, village_indicators, regions, steps, users, sessions, api_tokens,
+    reviews, publicity_posts, village_indicators, regions, steps, users, sessions, api_tokens, tickets,
     audit_log, FLAG_EXPORT_COLUMNS, staging_table_name, staging_tables, DEPLOYMENT_TABLES, add_source_table, remove_source_tables)
 
 # the tables (jingzhun/schema.py), re-exported for the clients that know them as warehouse.flags and so on
-__all__ = ["metadata", "runs", "run_files", "validation_results", "quarantine", "flags", "run_rules", "wap_flags", "reviews", "publicity_posts", "village_indicators", "regions", "steps", "users", "sessions", "api_tokens", "audit_log", "FLAG_EXPORT_COLUMNS", "staging_table_name", "staging_tables", "DEPLOYMENT_TABLES", "add_source_table", "remove_source_tables"]
+__all__ = ["metadata", "runs", "run_files", "validation_results", "quarantine", "flags", "run_rules", "wap_flags", "reviews", "publicity_posts", "village_indicators", "regions", "steps", "users", "sessions", "api_tokens", "audit_log", "tickets", "FLAG_EXPORT_COLUMNS", "staging_table_name", "staging_tables", "DEPLOYMENT_TABLES", "add_source_table", "remove_source_tables"]
 
 
 

@@ -27,7 +27,8 @@ DIRECTIONS = {**DIRECTION_TITLES, "monitor": "纳入监测", "clear": "解除监
 EVENT_TITLES = {"login": "登录", "login_failed": "登录失败", "locked": "账户锁定", "logout": "退出登录", "step": "办理",
                 "full_number_view": "查看完整身份证号", "export": "导出", "import": "导入", "user_added": "新增用户",
                 "user_disabled": "停用用户", "password_changed": "更换密码", "token_issued": "签发 API 令牌",
-                "page_denied": "越权访问被拒"}
+                "page_denied": "越权访问被拒", "ticket_opened": "开具问题单", "ticket_answered": "记录部门答复",
+                "ticket_closed": "关闭问题单"}
 ERRORS = {
     400: "请求有误 (bad request)",
     401: "请先登录 (sign in first)",

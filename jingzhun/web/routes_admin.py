@@ -13,11 +13,11 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import func, literal, or_, select, true
+from sqlalchemy import func, select
 
 from jingzhun import audit, run_report, warehouse
 from jingzhun.privacy import mask_cell
-from jingzhun.signoff.access import Actor, Unknown
+from jingzhun.signoff.access import Unknown, runs_visible
 from jingzhun.web.render import page
 from jingzhun.web.security import Signed, engine_of, require_page, signed_in
 
@@ -43,16 +43,6 @@ def audit_log(request: Request, since: Annotated[date | None, Query()] = None, s
     rows = audit.rows(engine_of(request), signed.actor, since=since_instant(since, policy.time_zone), limit=AUDIT_ROWS)
     return page(request, "audit.html", signed=signed, rows=rows.astype(object).where(rows.notna(), None).to_dict("records"),
                 since=since, limit=AUDIT_ROWS)
-
-
-def runs_visible(actor: Actor):
-    """The SQL condition "a run the steward may see": one of the whole landing (no region), or one whose region
-    overlaps the steward's area."""
-    r = warehouse.runs.c
-    if actor.area == "":
-        return true()
-    return or_(r.region.is_(None), r.region == "", r.region.like(actor.area + "%"),
-               literal(actor.area).like(r.region + "%"))
 
 
 def _summary(text: str | None) -> dict:
