@@ -15,7 +15,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import func, select
 
-from jingzhun import audit, run_report, warehouse
+from jingzhun import audit, run_report, tickets, warehouse
 from jingzhun.privacy import mask_cell
 from jingzhun.signoff.access import Unknown, runs_visible
 from jingzhun.web.render import page
@@ -108,7 +108,9 @@ def run(request: Request, run_id: str = Path(pattern=RUN_ID), signed: Signed = D
         rows = conn.execute(select(q.source, q.file, q.row, q.reason, q.raw).where(q.run_id == run_id)
                             .order_by(q.source, q.file, q.row).limit(QUARANTINE_ROWS)).all()
         checked = run_report.validation(conn, run_id, _summary(found.sources))
+        problems = run_report.problems(conn, run_id, found.as_of)
+        sent = tickets.of_run(conn, signed.actor, run_id)
     quarantine = [{"source": s, "file": f, "row": n, "reason": why, "raw": masked_raw(raw)} for s, f, n, why, raw in rows]
     return page(request, "run.html", signed=signed, run=found._asdict() | {"sources": _sources(found.sources)},
                 counts=dict(counts), quarantine=quarantine, shown=QUARANTINE_ROWS, checked=checked,
-                states=run_report.SourceState)
+                problems=problems, sent=sent)
