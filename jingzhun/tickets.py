@@ -9,9 +9,11 @@ Who (our choice; the spec names the tickets among the steward's pages only): a s
 tickets of their area (:data:`WRITERS`). A county and an auditor may read them within their area (:data:`READERS`),
 never write: the departments are the county's own bureaus and the county follows up what stays unanswered; what
 was asked and answered is the auditor's to check. A village or township sees none: a ticket speaks of a
-department's files, not of a place. A ticket's area is its steward's area; a reader sees the tickets whose area lies
-within theirs, filtered by the database, and a ticket outside answers exactly as one that does not exist (404). So
-a province steward's tickets are read by the province's readers, not by each county.
+department's files, not of a place. A ticket's area is a division-code prefix within its steward's area: the run's
+region when it was opened from a run of a part of that area, a part the steward names, else the steward's whole
+area. A reader sees the tickets whose area lies within theirs, filtered by the database, and a ticket outside answers
+exactly as one that does not exist (404): a province steward's ticket about one county's run is that county's to
+read, one about the whole province is not every county's.
 
 What is wrong is said in words: files, rows and columns, never a cell's value. The words a run pre-fills
 (:func:`jingzhun.run_report.problems`) say nothing else; typed words are cleaned as the chain cleans a reason
@@ -52,6 +54,7 @@ WRITERS = frozenset({Role.steward})
 READERS = frozenset({Role.steward, Role.county, Role.auditor})
 SUBJECT_CHARS = ANSWER_CHARS = 2000
 NAME_CHARS = 64
+AREA_LENGTHS = (2, 4, 6, 9, 12)  # a division-code prefix: province, prefecture, county, township, village
 LISTED = 500  # tickets a page lists (newest first within each department and status; the counts count them all)
 COLUMNS = ["ticket_id", "area", "department", "source", "run_id", "subject", "opened_by", "opened_at", "answered_at",
            "answered_by", "answer", "closed_at", "closed_by", "status"]
@@ -118,9 +121,12 @@ def _found(conn: Connection, actor: Actor, ticket_id: int):
 
 
 def open_ticket(conn: Connection, actor: Actor, source: str, subject: str, department: str | None = None,
-                run_id: str | None = None, origin: str | None = None, now: datetime | None = None) -> int:
+                run_id: str | None = None, origin: str | None = None, now: datetime | None = None,
+                area: str | None = None) -> int:
     """A new ticket from the steward ``actor`` to ``department`` (default: the source's) about ``source``; its id.
-    ``run_id``, when given, must be a run the steward may see (else :class:`Unknown`, as for no such run)."""
+    ``run_id``, when given, must be a run the steward may see (else :class:`Unknown`, as for no such run). Its area:
+    ``area`` when given (a division-code prefix within the steward's), else the run's region when that lies within
+    the steward's area, else the steward's area."""
     from jingzhun.warehouse import now as current
 
     _writer(actor)
@@ -130,17 +136,32 @@ def open_ticket(conn: Connection, actor: Actor, source: str, subject: str, depar
     if department not in departments():
         raise Malformed("请从列表中选择部门 (an unknown department)")
     subject = clean(subject, SUBJECT_CHARS, "问题说明")
-    run_id = (run_id or "").strip() or None
-    if run_id is not None and conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id,
-                                                                       runs_visible(actor))).first() is None:
-        raise Unknown("没有这次运行 (no such run)")
+    run_id, region = (run_id or "").strip() or None, None
+    if run_id is not None:
+        found = conn.execute(select(runs.c.region).where(runs.c.run_id == run_id, runs_visible(actor))).first()
+        if found is None:
+            raise Unknown("没有这次运行 (no such run)")
+        region = found.region
+    area = _area(actor, area, region)
     when = utc(now or current())
     ticket_id = conn.execute(insert(tickets).values(
-        area=actor.area, department=department, source=source, run_id=run_id, subject=subject,
+        area=area, department=department, source=source, run_id=run_id, subject=subject,
         opened_by=actor.username, opened_at=when, status=Status.open.value)).inserted_primary_key[0]
-    audit.record(conn, actor.username, audit.Event.ticket_opened, "ticket", str(ticket_id), actor.area, origin,
+    audit.record(conn, actor.username, audit.Event.ticket_opened, "ticket", str(ticket_id), area, origin,
                  detail=f"{source} → {department}" + (f" (run {run_id})" if run_id else ""), now=when)
     return int(ticket_id)
+
+
+def _area(actor: Actor, typed: str | None, region: str | None) -> str:
+    """A ticket's area (see the module's docstring); a typed one that is no part of the steward's area is refused."""
+    typed = (typed or "").strip()
+    if typed:
+        if not (typed.isascii() and typed.isdigit() and len(typed) in AREA_LENGTHS and typed.startswith(actor.area)):
+            raise Malformed("辖区须为本人辖区内的区划代码(2、4、6、9 或 12 位) (an area within the steward's)")
+        return typed
+    if region and region.isdigit() and len(region) in AREA_LENGTHS and region.startswith(actor.area):
+        return region
+    return actor.area
 
 
 def answer_ticket(conn: Connection, actor: Actor, ticket_id: int, answer: str, answered_by: str = "",

@@ -23,7 +23,7 @@ from jingzhun.web.security import Signed, engine_of, opens, origin, posted, requ
 router = APIRouter()
 TICKET_ID = Path(ge=1, le=2**31 - 1)
 DONE = {"opened": "问题单已开具。", "answered": "已记录部门答复。", "closed": "问题单已关闭。"}
-OPEN_FIELDS = ("source", "department", "run_id", "subject")
+OPEN_FIELDS = ("source", "department", "run_id", "area", "subject")
 ANSWER_FIELDS = ("answer", "answered_by")
 
 
@@ -84,7 +84,7 @@ async def open_ticket(request: Request, signed: Signed = Depends(posted)):
             with engine_of(request).begin() as conn:
                 ticket_id = tickets.open_ticket(conn, signed.actor, typed["source"], typed["subject"],
                                                 department=typed["department"] or None, run_id=typed["run_id"] or None,
-                                                origin=origin(request))
+                                                area=typed["area"] or None, origin=origin(request))
         except Unknown:
             raise
         except Refused as exc:

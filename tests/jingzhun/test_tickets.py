@@ -126,6 +126,26 @@ def test_another_county_s_ticket_answers_as_one_that_does_not_exist(warehouse_ur
         _open(engine, actor=COUNTY)
 
 
+def test_a_ticket_s_area_is_its_run_s_part_of_the_steward_s_area(warehouse_url):
+    engine = warehouse.connect(warehouse_url)
+    province = Actor(6, "sheng", Role.steward, "62")
+    _run(engine, "county_run", "620421")
+    _run(engine, "whole_run", None)
+    from_run = _open(engine, actor=province, run_id="county_run")
+    whole = _open(engine, actor=province, run_id="whole_run")
+    named = _open(engine, actor=province, area="620422")
+    with engine.connect() as conn:
+        assert tickets.listing(conn, COUNTY)["ticket_id"].tolist() == [from_run]   # the county's run's, only
+        assert tickets.ticket(conn, province, whole)["area"] == "62"
+        assert tickets.ticket(conn, province, named)["area"] == "620422"
+        logged = conn.execute(select(warehouse.audit_log.c.area).where(
+            warehouse.audit_log.c.object_key == str(from_run))).scalars().all()
+    assert logged == ["620421"]
+    for outside in ("63", "6204x", "620421100201999"):
+        with pytest.raises(tickets.Malformed, match="辖区"):
+            _open(engine, area=outside)
+
+
 @pytest.mark.parametrize("typed, refused", [
     (f"户籍人口 第 12 行 身份证号 {NUMBER} 校验位错误", "身份证号"),
     (f"第 12 行 {NUMBER[:6]} {NUMBER[6:14]}-{NUMBER[14:]}", "身份证号"),      # spaced and dashed
