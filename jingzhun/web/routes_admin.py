@@ -8,6 +8,7 @@ to them (the validation workbook and the Data Docs stay the steward's files on t
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 from datetime import date, datetime, time, timezone
 from typing import Annotated
 
@@ -22,7 +23,8 @@ from jingzhun.web.render import page
 from jingzhun.web.security import Signed, engine_of, require_page, signed_in
 
 router = APIRouter()
-AUDIT_ROWS = 1000
+AUDIT_ROWS = 1000                # rows of the audit log a page shows
+AUDIT_ID_MAX = 2**31 - 1         # the largest audit_id a page may start before (the column is a 32-bit integer)
 QUARANTINE_ROWS = 200
 RUN_ID = r"^[0-9A-Za-z_.:\-]{1,40}$"
 
@@ -37,12 +39,19 @@ def since_instant(since: date | None, time_zone: str) -> datetime | None:
 
 
 @router.get("/audit")
-def audit_log(request: Request, since: Annotated[date | None, Query()] = None, signed: Signed = Depends(signed_in)):
+def audit_log(request: Request, since: Annotated[date | None, Query()] = None,
+              before: Annotated[int | None, Query(ge=1, le=AUDIT_ID_MAX)] = None, signed: Signed = Depends(signed_in)):
+    """A page of :data:`AUDIT_ROWS` rows, newest first; ``before`` (the last row's id) opens the next, older page."""
     require_page(request, signed.actor, "audit")
     policy = request.app.state.policy
-    rows = audit.rows(engine_of(request), signed.actor, since=since_instant(since, policy.time_zone), limit=AUDIT_ROWS)
+    rows = audit.rows(engine_of(request), signed.actor, since=since_instant(since, policy.time_zone),
+                      limit=AUDIT_ROWS + 1, before=before)
+    more = len(rows) > AUDIT_ROWS
+    rows = rows.head(AUDIT_ROWS)
+    older = urlencode({"since": since or "", "before": int(rows["audit_id"].iloc[-1])}) if more else ""
     return page(request, "audit.html", signed=signed, rows=rows.astype(object).where(rows.notna(), None).to_dict("records"),
-                since=since, limit=AUDIT_ROWS)
+                since=since, limit=AUDIT_ROWS, before=before, older=older.replace("since=&", ""),
+                newest=urlencode({"since": since}) if since else "")
 
 
 def _summary(text: str | None) -> dict:
