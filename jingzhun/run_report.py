@@ -122,21 +122,22 @@ def problems(conn: Connection, run_id: str, as_of=None) -> dict[str, str]:
     out = {}
     for source in sorted(set(counts["source"]) | set(blocking["source"])):   # a run's dozen sources at most
         spec = SOURCES.get(source)
-        title = spec.title if spec else source
-        lines = [f"{title}{when}:"]
         mine = counts[counts["source"].eq(source)].sort_values(["n", "reason"], ascending=[False, True])
+        failed = blocking[blocking["source"].eq(source)]["description"].fillna("").astype("str")
+        said = ([f"共 {int(mine['n'].sum())} 行未能使用(已隔离)"] if len(mine) else []) + (
+            ["来源级检查未通过,本次未使用该来源的数据"] if len(failed) else [])
+        lines = [f"{spec.title if spec else source}:{';'.join(said)}{when}。"]
         if len(mine):
             words = reason_words(mine["reason"], source) if spec else mine["reason"]
-            lines.append(f"共 {int(mine['n'].sum())} 行未能使用(已隔离),请核对更正后重新报送:")
-            for i, (reason, said, n) in enumerate(zip(mine["reason"], words, mine["n"]), start=1):
+            lines.append("以下各行请核对更正后重新报送:")
+            for i, (reason, text, n) in enumerate(zip(mine["reason"], words, mine["n"]), start=1):
                 if i > TICKET_REASONS:
                     lines.append(f"…… 另有 {len(mine) - TICKET_REASONS} 种原因,见运行记录")
                     break
                 more = "等" if n > EXAMPLE_ROWS else ""
-                lines.append(f"{i}. {said}:{int(n)} 行,见 {places.get((source, reason), '')}{more}")
-        failed = blocking[blocking["source"].eq(source)]["description"].fillna("").astype("str")
+                lines.append(f"{i}. {text}:{int(n)} 行,见 {places.get((source, reason), '')}{more}")
         if len(failed):
-            lines.append("以下来源级检查未通过,本次未使用该来源的数据:")
+            lines.append("未通过的来源级检查:")
             lines += [f"- {d.replace(chr(10), ' ')}" for d in failed.str.replace(_ENGLISH, "", regex=True)]
         out[source] = "\n".join(lines)
     return out

@@ -189,10 +189,11 @@ def test_a_run_s_problems_are_counted_per_reason_with_rows_never_values(warehous
         warehouse.bulk_insert(conn, warehouse.validation_results, checks.assign(run_id="r1"))
         said = run_report.problems(conn, "r1", AS_OF)
     assert set(said) == {"hukou", "vehicles"}
-    assert "共 7 行未能使用" in said["hukou"]
+    assert said["hukou"].startswith("户籍人口:共 7 行未能使用(已隔离)(运行 r1,核对日期 2026-11-22)。\n")
     assert "1. 身份证号校验位错误:6 行,见 hukou/hukou_01.csv 第 103、107、109、112、130 行等" in said["hukou"]
     assert "2. 必填字段为空(“姓名”列):1 行,见 hukou/hukou_02.csv 第 5 行" in said["hukou"]
-    assert "不超过 7 天" in said["vehicles"] and "来源级检查未通过" in said["vehicles"]
+    assert said["vehicles"].startswith("机动车登记:来源级检查未通过,本次未使用该来源的数据(运行 r1")
+    assert "- 文件修改日期距核对日期 2026-11-22 不超过 7 天" in said["vehicles"]
     for text in said.values():
         assert NUMBER not in text and NAME not in text and "totals" not in text and "合计行" not in text
         assert tickets.clean(text, tickets.SUBJECT_CHARS, "问题说明") == text   # a ticket takes them as they are
