@@ -2,6 +2,10 @@
 unexited households and persons, the hukou population, poverty incidence against the village-exit threshold
 ("一低于": below 3 %, policy), the open flags by direction, and a chart of incidence per village.
 
+Grain: one row per village of the register (and one per township, their sums). Given an actor, only the villages
+of their area are read: the area is a condition of the queries (:func:`jingzhun.signoff.access.in_area`), never a
+filter of what was read; the workbench's page and the officials' workbook share this one computation.
+
 A direction whose rules were not evaluated in that run (a source missing or blocked) reads 未评估 rather
 than a count that would look like 0.
 """
@@ -13,7 +17,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 from openpyxl.chart import BarChart, LineChart, Reference
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, true
 
 from jingzhun import labels, warehouse
 from jingzhun.policy import Policy
@@ -21,6 +25,7 @@ from jingzhun.privacy import Refused
 from jingzhun.review import DIRECTION_TITLES, rule_titles
 from jingzhun.sheets import table_sheet
 from jingzhun.catalogue import RULES
+from jingzhun.signoff.access import Actor, in_area
 from jingzhun.written import save_workbook
 
 DIRECTIONS = ("remove", "add", "revert", "exit", "refer", "review")
@@ -37,11 +42,14 @@ class NothingPublished(Refused):
     """No published nightly run holds village indicators yet."""
 
 
-def indicators(engine: Engine, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def indicators(engine: Engine, policy: Policy, actor: Actor | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(villages, townships, about): one row per village and per township. Counts of people come from the last
     published nightly run that could compute them (register and hukou loaded); the open flags are today's; the
-    directions not evaluated (wholly, or some of their rules) are those of the last published nightly run."""
-    v, runs, rules = warehouse.village_indicators.c, warehouse.runs.c, warehouse.run_rules.c
+    directions not evaluated (wholly, or some of their rules) are those of the last published nightly run.
+    With ``actor``, only the villages of their area (and the townships' sums of those), selected by the database."""
+    v, runs, rules, f = warehouse.village_indicators.c, warehouse.runs.c, warehouse.run_rules.c, warehouse.flags.c
+    village_in_area = in_area(actor, v.village_code) if actor is not None else true()
+    flag_in_area = in_area(actor, f.village_code) if actor is not None else true()
     with engine.connect() as conn:
         nightly = select(runs.run_id, runs.as_of).where(runs.status == "published", runs.region.is_(None))
         latest = conn.execute(nightly.order_by(runs.run_id.desc()).limit(1)).first()
@@ -49,10 +57,9 @@ def indicators(engine: Engine, policy: Policy) -> tuple[pd.DataFrame, pd.DataFra
                            .order_by(runs.run_id.desc()).limit(1)).first()
         if run is None:
             raise NothingPublished("尚无已发布的夜间运行含村级指标 (no published nightly run with village indicators yet)")
-        villages = pd.read_sql(select(warehouse.village_indicators).where(v.run_id == run.run_id), conn)
-        f = warehouse.flags.c
+        villages = pd.read_sql(select(warehouse.village_indicators).where(v.run_id == run.run_id, village_in_area), conn)
         open_flags = pd.read_sql(select(f.village_code, f.direction, func.count().label("n"))
-                                 .where(f.status == "open").group_by(f.village_code, f.direction), conn)
+                                 .where(f.status == "open", flag_in_area).group_by(f.village_code, f.direction), conn)
         skipped = set(conn.execute(select(rules.rule_code).where(rules.run_id == latest.run_id,
                                                                  rules.evaluated.is_(False))).scalars())
         reference = labels.stored_regions(conn)

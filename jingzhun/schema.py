@@ -1,11 +1,11 @@
 """The warehouse's tables: one place that says what is stored (the migrations under ``sql/migrations`` create them;
-a test compares the two). Run records, quarantine, registers, flags, the decisions and the sign-off chain's steps, users
-and the audit log.
+a test compares the two). Run records, quarantine, registers, flags, the decisions and the sign-off chain's steps, users,
+the audit log and the data-problem tickets to departments.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, CheckConstraint, Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text
 
 from jingzhun.contract import SOURCES, Source
 from jingzhun.staging import DERIVED
@@ -222,6 +222,25 @@ audit_log = Table(  # one row per login, failed login, step, full-number view, e
     Column("area", String(12)),                            # the object's division code (who may read the row)
     Column("origin", String(64)),                          # where from: the client's address, or "cli"
     Column("detail", Text),
+)
+
+tickets = Table(  # data problems a steward sent back to a department (jingzhun/tickets.py): one row per ticket
+    "tickets", metadata,
+    Column("ticket_id", Integer, primary_key=True, autoincrement=True),
+    Column("area", String(12), nullable=False, index=True),  # the opening steward's area: who may read the ticket
+    Column("department", String(64), nullable=False),        # to whom: the sending department (contract.DEPARTMENTS)
+    Column("source", String(40), nullable=False),            # which register
+    Column("run_id", String(40)),                            # the run it was opened from (none: opened freehand)
+    Column("subject", Text, nullable=False),                 # what is wrong, in words: files, rows, columns; no value
+    Column("opened_by", String(64), nullable=False),         # the steward's user name
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("answered_by", String(64)),                       # who answered for the department, as recorded
+    Column("answer", Text),                                  # the department's answer, as the steward recorded it
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", String(64)),
+    Column("status", String(12), nullable=False, server_default="open", index=True),  # tickets.Status
+    CheckConstraint("status IN ('open', 'answered', 'closed')", name="ck_tickets_status"),
 )
 
 FLAG_EXPORT_COLUMNS = ["rule_code", "direction", "household_id", "hukou_household_id", "id_number", "village_code",

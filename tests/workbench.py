@@ -251,3 +251,24 @@ def pdf_text(path: Path) -> str:
 
     tool = required_tool("pdftotext", package="poppler-utils")
     return subprocess.run([tool, "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def nightly_indicators(engine, frames: dict, run_id: str = "n1") -> pd.DataFrame:
+    """A published nightly run record with the village indicators the engine computes from the county's registers
+    (what ``/indicators`` and the officials' workbook read; :func:`helpers.publish_county` writes neither)."""
+    from sqlalchemy import insert
+
+    from helpers import AS_OF
+    from jingzhun import warehouse
+    from jingzhun.catalogue import current
+    from jingzhun.engine import Engine
+    from jingzhun.policy import Policy
+
+    with Engine(frames, Policy(), pd.Timestamp(AS_OF), current()) as running:
+        raised, _ = running.flags({})
+        villages = running.village_indicators(raised)
+    with engine.begin() as conn:
+        conn.execute(insert(warehouse.runs).values(run_id=run_id, started_at=warehouse.now(), status="published",
+                                                   as_of=AS_OF, region=None, sources="{}"))
+        warehouse.bulk_insert(conn, warehouse.village_indicators, villages.assign(run_id=run_id))
+    return villages

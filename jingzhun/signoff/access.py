@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, true
+from sqlalchemy import ColumnElement, and_, false, literal, or_, true
 
 from jingzhun.privacy import Refused
 from jingzhun.signoff.stages import AREA_DIGITS, Role
@@ -60,3 +60,17 @@ def holds_each(actor: Actor, codes):
     """:func:`holds` for a column of codes read (a pandas Series; a missing code lies nowhere)."""
     text = codes.astype(object).where(codes.notna(), "").astype("str")
     return text.ne("") & text.str.startswith(actor.area) & area_valid(actor.role, actor.area)
+
+
+def runs_visible(actor: Actor) -> ColumnElement:
+    """The SQL condition "a run the actor may see" (of ``runs``): one of the whole landing (no region), or one whose
+    region overlaps the actor's area (within it, or holding it)."""
+    from jingzhun.schema import runs
+
+    r = runs.c
+    if not area_valid(actor.role, actor.area):
+        return false()
+    if actor.area == "":
+        return true()
+    return or_(r.region.is_(None), r.region == "", r.region.like(actor.area + "%"),
+               literal(actor.area).like(r.region + "%"))

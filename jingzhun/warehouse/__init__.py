@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from jingzhun.schema import (  # noqa: F401 - the tables, known to clients as warehouse.flags and so on
     metadata, runs, run_files, validation_results, quarantine, flags, run_rules, wap_flags, reviews,
-    publicity_posts, village_indicators, regions, steps, users, sessions, api_tokens, audit_log,
+    publicity_posts, village_indicators, regions, steps, users, sessions, api_tokens, audit_log, tickets,
     FLAG_EXPORT_COLUMNS, staging_table_name, staging_tables, DEPLOYMENT_TABLES, add_source_table,
     remove_source_tables)
 from jingzhun.warehouse.connection import (  # noqa: F401
@@ -37,7 +37,7 @@ from jingzhun.warehouse.publishing import (  # noqa: F401
 __all__ = [
     'metadata', 'runs', 'run_files', 'validation_results', 'quarantine', 'flags', 'run_rules', 'wap_flags',
     'reviews', 'publicity_posts', 'village_indicators', 'regions', 'steps', 'users', 'sessions', 'api_tokens',
-    'audit_log', 'FLAG_EXPORT_COLUMNS', 'staging_table_name', 'staging_tables', 'DEPLOYMENT_TABLES',
+    'audit_log', 'tickets', 'FLAG_EXPORT_COLUMNS', 'staging_table_name', 'staging_tables', 'DEPLOYMENT_TABLES',
     'add_source_table', 'remove_source_tables', 'default_url', 'resolve_url', 'PASSWORD_VARIABLE',
     'refuse_password_parameter', 'without_password', 'MIGRATIONS', 'connect', 'SQLITE_BUSY_SECONDS', 'widen', 'now',
     'AuditError', 'bulk_insert', 'LOAD_BATCH_ROWS', 'load_table_name', '_adbc', 'write_registers',

@@ -58,7 +58,7 @@ def create_app(warehouse_url: str, policy: Policy | None = None, period_seconds:
     """The workbench on the warehouse at ``warehouse_url`` (migrated on connect) under ``policy``. While it serves, a
     thread ends the 公示 periods that are over every ``period_seconds`` (None: never; a test calls the chain)."""
     from jingzhun.web import routes_api, routes_auth, routes_flags, routes_households, routes_publicity, routes_queue
-    from jingzhun.web import routes_admin
+    from jingzhun.web import routes_admin, routes_indicators, routes_tickets
 
     install_log_masking()  # the second line of defence: nothing shaped like an identity number reaches a log
     policy = policy or Policy()
@@ -82,8 +82,8 @@ def create_app(warehouse_url: str, policy: Policy | None = None, period_seconds:
 
     app = FastAPI(title="精准 工作台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.engine, app.state.policy = engine, policy
-    for module in (routes_auth, routes_queue, routes_flags, routes_households, routes_publicity, routes_admin,
-                   routes_api):
+    for module in (routes_auth, routes_queue, routes_flags, routes_households, routes_publicity, routes_indicators,
+                   routes_admin, routes_tickets, routes_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(render.STATIC)), name="static")
 

@@ -17,7 +17,9 @@ from markupsafe import Markup
 from jingzhun import clock
 from jingzhun.contract import SOURCES
 from jingzhun.review import DIRECTION_TITLES, rule_titles
+from jingzhun.tickets import STATUS_TITLES as TICKET_TITLES
 from jingzhun.signoff.stages import ACTION_TITLES, ROLE_TITLES, STAGE_TITLES, Action, Role, Stage
+from jingzhun.web.security import opens
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -27,7 +29,8 @@ DIRECTIONS = {**DIRECTION_TITLES, "monitor": "纳入监测", "clear": "解除监
 EVENT_TITLES = {"login": "登录", "login_failed": "登录失败", "locked": "账户锁定", "logout": "退出登录", "step": "办理",
                 "full_number_view": "查看完整身份证号", "export": "导出", "import": "导入", "user_added": "新增用户",
                 "user_disabled": "停用用户", "password_changed": "更换密码", "token_issued": "签发 API 令牌",
-                "page_denied": "越权访问被拒"}
+                "page_denied": "越权访问被拒", "ticket_opened": "开具问题单", "ticket_answered": "记录部门答复",
+                "ticket_closed": "关闭问题单"}
 ERRORS = {
     400: "请求有误 (bad request)",
     401: "请先登录 (sign in first)",
@@ -125,9 +128,10 @@ ENV.filters.update(when=when, day=day, cell=cell, seg=lambda v: quote(str(v), sa
                    stage_title=lambda v: _title(STAGE_TITLES, v), action_title=lambda v: _title(ACTION_TITLES, v),
                    role_title=lambda v: _title(ROLE_TITLES, v), direction_title=lambda v: _title(DIRECTIONS, v),
                    status_title=lambda v: _title(STATUS_TITLES, v), event_title=lambda v: _title(EVENT_TITLES, v), rule_title=lambda v: _title(rule_titles(), v),
-                   source_title=source_title, department=department)
+                   source_title=source_title, department=department,
+                   ticket_title=lambda v: _title(TICKET_TITLES, v))
 ENV.globals.update(field_title=field_title, Stage=Stage, Action=Action, Role=Role, STAGE_TITLES=STAGE_TITLES,
-                   DIRECTIONS=DIRECTIONS, rule_titles=rule_titles)
+                   DIRECTIONS=DIRECTIONS, rule_titles=rule_titles, opens=opens)
 
 
 def wants_json(path: str) -> bool:

@@ -1,24 +1,30 @@
 """``/audit`` (the audit log of my area: auditor, county, steward; :mod:`jingzhun.audit` filters it) and ``/runs``
-(the steward's runs: status, counts per source, quarantine with every cell masked)."""
+(the steward's runs: status, counts per source, the quality gate's checks per source with the blocked sources kept
+apart from those that only set rows aside (:mod:`jingzhun.run_report`), quarantine with every cell masked).
+
+The Data Docs of a run are files of its run folder, which the workbench does not serve: the run page does not link
+to them (the validation workbook and the Data Docs stay the steward's files on the server)."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 from datetime import date, datetime, time, timezone
 from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import func, literal, or_, select, true
+from sqlalchemy import func, select
 
-from jingzhun import audit, warehouse
+from jingzhun import audit, run_report, tickets, warehouse
 from jingzhun.privacy import mask_cell
-from jingzhun.signoff.access import Actor, Unknown
+from jingzhun.signoff.access import Unknown, runs_visible
 from jingzhun.web.render import page
 from jingzhun.web.security import Signed, engine_of, require_page, signed_in
 
 router = APIRouter()
-AUDIT_ROWS = 1000
+AUDIT_ROWS = 1000                # rows of the audit log a page shows
+AUDIT_ID_MAX = 2**31 - 1         # the largest audit_id a page may start before (the column is a 32-bit integer)
 QUARANTINE_ROWS = 200
 RUN_ID = r"^[0-9A-Za-z_.:\-]{1,40}$"
 
@@ -33,29 +39,32 @@ def since_instant(since: date | None, time_zone: str) -> datetime | None:
 
 
 @router.get("/audit")
-def audit_log(request: Request, since: Annotated[date | None, Query()] = None, signed: Signed = Depends(signed_in)):
+def audit_log(request: Request, since: Annotated[date | None, Query()] = None,
+              before: Annotated[int | None, Query(ge=1, le=AUDIT_ID_MAX)] = None, signed: Signed = Depends(signed_in)):
+    """A page of :data:`AUDIT_ROWS` rows, newest first; ``before`` (the last row's id) opens the next, older page."""
     require_page(request, signed.actor, "audit")
     policy = request.app.state.policy
-    rows = audit.rows(engine_of(request), signed.actor, since=since_instant(since, policy.time_zone), limit=AUDIT_ROWS)
+    rows = audit.rows(engine_of(request), signed.actor, since=since_instant(since, policy.time_zone),
+                      limit=AUDIT_ROWS + 1, before=before)
+    more = len(rows) > AUDIT_ROWS
+    rows = rows.head(AUDIT_ROWS)
+    older = urlencode({"since": since or "", "before": int(rows["audit_id"].iloc[-1])}) if more else ""
     return page(request, "audit.html", signed=signed, rows=rows.astype(object).where(rows.notna(), None).to_dict("records"),
-                since=since, limit=AUDIT_ROWS)
+                since=since, limit=AUDIT_ROWS, before=before, older=older.replace("since=&", ""),
+                newest=urlencode({"since": since}) if since else "")
 
 
-def runs_visible(actor: Actor):
-    """The SQL condition "a run the steward may see": one of the whole landing (no region), or one whose region
-    overlaps the steward's area."""
-    r = warehouse.runs.c
-    if actor.area == "":
-        return true()
-    return or_(r.region.is_(None), r.region == "", r.region.like(actor.area + "%"),
-               literal(actor.area).like(r.region + "%"))
-
-
-def _sources(text: str | None) -> list[dict]:
+def _summary(text: str | None) -> dict:
+    """The run record's per-source summary (``runs.sources``, JSON): source -> its status and counts."""
     try:
         data = json.loads(text) if text else {}
     except ValueError:
         data = {}
+    return {str(k): v if isinstance(v, dict) else {} for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _sources(text: str | None) -> list[dict]:
+    data = _summary(text)
     out = []
     for name, s in (data.items() if isinstance(data, dict) else []):
         s = s if isinstance(s, dict) else {}
@@ -107,6 +116,10 @@ def run(request: Request, run_id: str = Path(pattern=RUN_ID), signed: Signed = D
         counts = conn.execute(select(q.source, func.count()).where(q.run_id == run_id).group_by(q.source)).all()
         rows = conn.execute(select(q.source, q.file, q.row, q.reason, q.raw).where(q.run_id == run_id)
                             .order_by(q.source, q.file, q.row).limit(QUARANTINE_ROWS)).all()
+        checked = run_report.validation(conn, run_id, _summary(found.sources))
+        problems = run_report.problems(conn, run_id, found.as_of)
+        sent = tickets.of_run(conn, signed.actor, run_id)
     quarantine = [{"source": s, "file": f, "row": n, "reason": why, "raw": masked_raw(raw)} for s, f, n, why, raw in rows]
     return page(request, "run.html", signed=signed, run=found._asdict() | {"sources": _sources(found.sources)},
-                counts=dict(counts), quarantine=quarantine, shown=QUARANTINE_ROWS)
+                counts=dict(counts), quarantine=quarantine, shown=QUARANTINE_ROWS, checked=checked,
+                problems=problems, sent=sent)

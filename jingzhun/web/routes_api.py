@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jingzhun import audit, dossier
 from jingzhun.signoff import chain
 from jingzhun.signoff.stages import Stage
-from jingzhun.web.routes_admin import since_instant
+from jingzhun.web.routes_admin import AUDIT_ID_MAX, since_instant
 from jingzhun.web.routes_flags import FLAG_KEY
 from jingzhun.web.routes_households import HOUSEHOLD_ID, audited_full_view
 from jingzhun.web.routes_publicity import VILLAGE
@@ -28,6 +28,7 @@ from jingzhun.web.security import api_actor, engine_of, origin, require_page
 router = APIRouter(prefix="/api")
 LIST_FIELDS = ["flag_key", "rule_code", "direction", "household_id", "hukou_household_id", "village_code", "stage",
                "status", "evidence_hash", "state_token"]
+AUDIT_LIMIT = 10_000  # rows of the audit log one answer carries at most (``next_before`` says where the rest start)
 STEP_FIELDS = ["actor", "role", "action", "stage_before", "stage_after", "acted_at", "note", "verifiers"]
 
 
@@ -124,7 +125,11 @@ def publicity(request: Request, village: Annotated[str, Query(pattern=VILLAGE)],
 
 
 @router.get("/audit")
-def audit_rows(request: Request, since: Annotated[date | datetime | None, Query()] = None, actor=Depends(api_actor)):
+def audit_rows(request: Request, since: Annotated[date | datetime | None, Query()] = None,
+               before: Annotated[int | None, Query(ge=1, le=AUDIT_ID_MAX)] = None,
+               limit: Annotated[int, Query(ge=1, le=AUDIT_LIMIT)] = AUDIT_LIMIT, actor=Depends(api_actor)):
+    """``{"rows": [...], "next_before": ID | null}``: at most ``limit`` rows, newest first; while ``next_before`` is
+    not null, asking again with ``before`` set to it gives the next, older rows (the same ``since``)."""
     require_page(request, actor, "audit")
     policy = request.app.state.policy
     day = since.date() if isinstance(since, datetime) else since
@@ -135,5 +140,8 @@ def audit_rows(request: Request, since: Annotated[date | datetime | None, Query(
         instant = since if since.tzinfo else since.replace(tzinfo=ZoneInfo(policy.time_zone))
     else:
         instant = since_instant(since, policy.time_zone)
-    rows = audit.rows(engine_of(request), actor, since=instant, limit=10_000)
-    return answer({"rows": rows.astype(object).where(rows.notna(), None).to_dict("records")})
+    rows = audit.rows(engine_of(request), actor, since=instant, limit=limit + 1, before=before)
+    more = len(rows) > limit
+    rows = rows.head(limit)
+    return answer({"rows": rows.astype(object).where(rows.notna(), None).to_dict("records"),
+                   "next_before": int(rows["audit_id"].iloc[-1]) if more else None})

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jingzhun import audit, auth
+from jingzhun import audit, auth, tickets
 from jingzhun.privacy import Refused, describe
 from jingzhun.signoff.access import Actor
 from jingzhun.signoff.stages import Role
@@ -37,7 +37,9 @@ NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
 # pages a role may open at all (everything else: every signed-in role, within its area)
 PAGE_ROLES: dict[str, frozenset[Role]] = {
     "audit": frozenset(audit.READERS),        # the audit log: auditor, county, steward (audit.py decides)
-    "runs": frozenset({Role.steward}),        # runs, their counts and quarantine: the data steward
+    "runs": frozenset({Role.steward}),        # runs, their counts, validation and quarantine: the data steward
+    "tickets": frozenset(tickets.READERS),    # data-problem tickets: steward, county, auditor read (tickets.py decides)
+    "tickets_write": frozenset(tickets.WRITERS),  # opening, answering, closing one: the steward
 }
 
 log = logging.getLogger("jingzhun.web")
@@ -108,6 +110,14 @@ def api_actor(request: Request) -> Actor:
     if actor is None:
         raise LoginNeeded()
     return actor
+
+
+def opens(role, page: str) -> bool:
+    """Whether a role may open ``page`` at all (the navigation shows only what it may)."""
+    try:
+        return Role(role) in PAGE_ROLES[page]
+    except ValueError:
+        return False
 
 
 def require_page(request: Request, actor: Actor, page: str) -> None:

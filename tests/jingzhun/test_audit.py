@@ -112,3 +112,29 @@ def test_the_database_refuses_to_change_or_delete_a_row_of_the_log_or_of_the_ste
                 conn.execute(text(f"TRUNCATE {table}"))
     with engine.connect() as conn:
         assert conn.execute(select(warehouse.metadata.tables[table].c[column])).scalars().all() == ["v1"]
+
+
+def test_pages_follow_each_other_newest_first_without_gaps_or_repeats(warehouse_url):
+    engine = warehouse.connect(warehouse_url)
+    _log(engine)
+    with engine.begin() as conn:   # two more rows at the same instant as the newest: the id breaks the tie
+        for key in ("tie_1", "tie_2"):
+            audit.record(conn, "steward1", Event.step, "flag", key, "620421100201", now=T0 + timedelta(minutes=3))
+    auditor = Actor(1, "a", Role.auditor, "")
+    every = list(audit.rows(engine, auditor)["object_key"])
+    assert every == ["tie_2", "tie_1", "none", "other_province", "neighbour", "village"]
+    paged, before = [], None
+    while True:
+        page = audit.rows(engine, auditor, limit=2, before=before)
+        if page.empty:
+            break
+        paged += list(page["object_key"])
+        before = int(page["audit_id"].iloc[-1])
+        with engine.begin() as conn:   # logged meanwhile: on the first page, never in the later ones
+            audit.record(conn, "steward1", Event.login, "session", "late", None, now=T0 + timedelta(hours=1))
+    assert paged == every
+    county = Actor(1, "c", Role.county, "620421")
+    ids = audit.rows(engine, auditor).set_index("object_key")["audit_id"]
+    assert list(audit.rows(engine, county, before=int(ids["tie_1"]))["object_key"]) == ["village"]
+    assert audit.rows(engine, county, before=int(ids["other_province"])).empty     # not theirs to page from
+    assert audit.rows(engine, auditor, before=10**6).empty                         # no such row

@@ -94,5 +94,18 @@ def test_the_api_answers_as_the_contract_says(workbench):
     assert xian.get("/api/audit", params={"since": "0001-01-01T00:00:00"}).status_code == 422   # not a 500
     assert cun.get("/api/flags", params={"offset": 2**63}).status_code == 422
     assert xian.get("/api/audit", params={"since": "2999-01-01"}).json()["rows"] == []
+    whole = xian.get("/api/audit").json()
+    assert whole["next_before"] is None and len(whole["rows"]) >= 5
+    paged, params = [], {"limit": 2}
+    while True:   # pages of two, each from where the last one ended
+        answer = xian.get("/api/audit", params=params).json()
+        paged += [r["audit_id"] for r in answer["rows"]]
+        if answer["next_before"] is None:
+            break
+        assert len(answer["rows"]) == 2 and answer["next_before"] == answer["rows"][-1]["audit_id"]
+        params["before"] = answer["next_before"]
+    assert paged[:len(whole["rows"])] == [r["audit_id"] for r in whole["rows"]] and len(paged) == len(whole["rows"])
+    for wrong in ({"limit": 0}, {"limit": 10_001}, {"before": 2**31}, {"before": "x"}):
+        assert xian.get("/api/audit", params=wrong).status_code == 422, wrong
     for c in (cun, xiang, out, xian, shenji):
         c.close()

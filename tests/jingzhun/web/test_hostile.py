@@ -13,7 +13,9 @@ import pandas as pd
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import insert, select
 
-from jingzhun import auth, warehouse
+from jingzhun import auth, tickets, warehouse
+from jingzhun.signoff.access import Actor
+from jingzhun.signoff.stages import Role
 
 from workbench import PASSWORD
 
@@ -49,9 +51,15 @@ EXPECT = {
     ("POST", "/households"): in_area(303),                                # found: to its dossier
     ("GET", "/publicity/{village_code}"): in_area(200),
     ("GET", "/announcement/{village_code}"): in_area(200),
+    ("GET", "/indicators"): anyone(200),                                  # my area's villages (none outside it)
     ("GET", "/audit"): roles(READERS, 200),
     ("GET", "/runs"): roles({"steward"}, 200),
     ("GET", "/runs/{run_id}"): roles({"steward"}, in_area(200)),
+    ("GET", "/tickets"): roles(READERS, 200),                             # the tickets of my area (none outside it)
+    ("POST", "/tickets"): roles({"steward"}, in_area(303)),               # opened from the run: outside, no such run
+    ("GET", "/tickets/{ticket_id}"): roles(READERS, in_area(200)),
+    ("POST", "/tickets/{ticket_id}/answer"): roles({"steward"}, in_area(303)),
+    ("POST", "/tickets/{ticket_id}/close"): roles({"steward"}, in_area(303)),   # after the answer: the table's order
     ("GET", "/static"): anyone(200),
     ("GET", "/api/flags"): anyone(200),
     ("GET", "/api/flags/{flag_key}"): in_area(200),
@@ -81,9 +89,12 @@ def test_every_route_answers_as_the_table_says(workbench):
                                                    sources="{}"))
         conn.execute(insert(warehouse.quarantine).values(run_id=RUN_ID, source="hukou", file="hukou/hukou_01.csv", row=7,
                                                          reason="身份证号校验位错误", raw=QUARANTINED))
+        county_steward = Actor(0, "guanli_xian", Role.steward, bench.village[:6])   # a ticket of the seeded county
+        ticket_id = tickets.open_ticket(conn, county_steward, "hukou", "户籍人口 hukou_01.csv 第 7 行 身份证号校验位错误",
+                                        run_id=RUN_ID)
     flag = bench.flag()
     values = {"flag_key": bench.flag_key, "household_id": bench.household_id, "village_code": bench.village,
-              "run_id": RUN_ID}
+              "run_id": RUN_ID, "ticket_id": str(ticket_id)}
     table = routes(bench.app)
     missing = [r for r in table if r not in EXPECT]
     assert not missing, f"routes with no row in the expectation table: {missing}"
@@ -103,6 +114,10 @@ def test_every_route_answers_as_the_table_says(workbench):
             data["number"] = bench.household_id
         if path == "/login":
             data.update(username="cun", password=PASSWORD)
+        if path == "/tickets":
+            data.update(source="hukou", subject="户籍人口 hukou_01.csv 第 7 行 身份证号校验位错误", run_id=RUN_ID)
+        if path.endswith("/answer"):
+            data.update(answer="已更正,今晚重新报送", answered_by="户政科")
         return data
 
     def flag_token() -> str:
@@ -198,6 +213,12 @@ def test_every_route_answers_as_the_table_says(workbench):
     steward_page = client.get(f"/runs/{RUN_ID}", headers={"Cookie": f"jz_session={sessions['guanli'][0]}"}).text
     assert "hukou/hukou_01.csv" in steward_page and "身份证号校验位错误" in steward_page
     assert "620421197001011234" not in steward_page and "王小明" not in steward_page  # quarantine: every cell masked
+    with bench.engine.connect() as conn:   # the inside steward answered it, then closed it; no one else moved it
+        done = tickets.ticket(conn, Actor(0, "shenji", Role.auditor, ""), ticket_id)
+    assert (done["status"], done["answered_by"], done["closed_by"]) == ("closed", "户政科", "guanli")
+    for name, shown in (("xian", True), ("guanli_out", False), ("shenji_out", False)):
+        listed_tickets = client.get("/tickets", headers={"Cookie": f"jz_session={sessions[name][0]}"}).text
+        assert (f'data-ticket="{ticket_id}"' in listed_tickets) == shown, name
     listed = client.get("/api/flags", headers={"Authorization": f"Bearer {bench.tokens['cun_out']}"}).json()["flags"]
     assert bench.flag_key not in {f["flag_key"] for f in listed}
     with bench.engine.connect() as conn:

@@ -90,6 +90,12 @@ def test_a_planted_name_shows_as_text_and_nothing_personal_is_logged(workbench, 
         assert ESCAPED in html and "<script>alert" not in html and "\u202e" not in html, page
         assert "<script>" not in html.replace('<script src="/static/print.js" defer></script>', ""), page
 
+    # the indicators, runs and tickets pages read no person's cells: none of the family's names or numbers there
+    for name, page in (("cun", "/indicators"), ("guanli", "/runs"), ("guanli", "/tickets"), ("xian", "/tickets")):
+        cookie, _ = bench.session(name)
+        text = httpx.get(bench.base + page, headers={"Cookie": f"jz_session={cookie}"}, timeout=60).text
+        assert "<h1" in text and not any(v in text for v in family["names"] | family["ids"] | {PLANTED}), page
+
     # a page failing on an exception whose text quotes the family: a bare 500 page, a log line without the text
     from jingzhun.signoff import chain
 
