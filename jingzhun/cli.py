@@ -394,9 +394,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         url = args.bench_warehouse or f"sqlite:///{(WORK_DIR / 'bench' / f'warehouse-{args.residents}-0.sqlite').resolve()}"
         report["workbench"] = load = workbench_load(url, Path(report["landing"]), args.as_of, WORK_DIR, args.users,
-                                                    args.seconds, args.think)
+                                                    args.seconds, args.think, args.nightly_nice)
         print(f"workbench: {load['users']} people (reading {load['think_seconds']} s a page) for {load['seconds']} s "
-              f"while a nightly run publishes "
+              f"while a nightly run (nice {load['nightly_nice']}) publishes "
               f"(its exit code {load['nightly_exit_code']}), login errors {load['login_errors']}")
         for row in load["pages"] + [{"page": "all", **load["all"]}]:
             print(f"  {row['page']:10} {row['requests']:7} requests {row['errors']:4} errors  p50 {row['p50_ms']} ms  "
@@ -616,6 +616,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--users", type=int, default=20)
     b.add_argument("--seconds", type=float, default=60)
     b.add_argument("--think", type=float, default=0.0, help="mean seconds a person reads a page (0: ask again at once)")
+    b.add_argument("--nightly-nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
+                   help="CPU niceness of the nightly run beside the workbench (nice -n N jingzhun run)")
     b.set_defaults(func=cmd_bench)
 
     sv = sub.add_parser("serve", help="the workbench: pages for every role and the JSON API (signoff.md)")
@@ -739,7 +741,8 @@ def _command(args: argparse.Namespace) -> int:
             if given:
                 parse_url(given)
             args.warehouse = warehouse.resolve_url(args.warehouse, WORK_DIR)  # its password never goes further
-            created = check_warehouse(args.warehouse, may_create=args.command == "run", default=given is None)
+            created = check_warehouse(args.warehouse, may_create=args.command == "run", default=given is None,
+                                      unpublished=args.command == "users")
             if created:
                 print(created)
         from jingzhun import deployment

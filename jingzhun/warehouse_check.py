@@ -1,7 +1,8 @@
 """Is the warehouse a command names the one the person meant? Checked before any work, in one line, exit 2.
 
-Only ``run`` (and ``demo``) may create an embedded SQLite warehouse, in a folder that exists, and say so; every
-other command refuses a warehouse that does not exist or holds no published run (a mistyped path must not publish
+Only ``run`` (and ``demo``) may create an embedded SQLite warehouse, in a folder that exists, and say so; ``users``
+takes one that exists before its first published run (accounts are made before the first night); every other
+command refuses a warehouse that does not exist or holds no published run (a mistyped path must not publish
 into, or blame every row of, a new empty database). A malformed URL, an unknown database kind or an unreachable
 server is one line naming the host and port, never the password, and no traceback.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from jingzhun.privacy import Refused
 from jingzhun.storage import StorageBusy, storage_problem
@@ -24,13 +25,14 @@ class WarehouseUnusable(Refused):
     """The warehouse a command names cannot be the one meant (names the file or host and port, not the password)."""
 
 
-def check_warehouse(url: str, may_create: bool, default: bool = False) -> str | None:
+def check_warehouse(url: str, may_create: bool, default: bool = False, unpublished: bool = False) -> str | None:
     """Refuse a warehouse URL that cannot be meant; returns a line to print when a new one will be created
-    (``may_create``: the command is ``run``; ``default``: the URL is the work folder's own, whose folder is made)."""
+    (``may_create``: the command is ``run``; ``default``: the URL is the work folder's own, whose folder is made;
+    ``unpublished``: one that exists need not hold a published run yet — accounts are made before the first night)."""
     parsed = parse_url(url)
     kind = parsed.get_backend_name()
     if kind == "sqlite":
-        return _sqlite(Path(parsed.database or ""), may_create, default)
+        return _sqlite(Path(parsed.database or ""), may_create, default, unpublished)
     try:
         parsed.get_dialect()
     except NoSuchModuleError:
@@ -40,7 +42,7 @@ def check_warehouse(url: str, may_create: bool, default: bool = False) -> str | 
     engine = create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     try:
         with engine.connect() as conn:
-            published = _published(conn) if not may_create else 1
+            published = _published(conn) if not (may_create or unpublished) else 1
     except OperationalError:
         raise WarehouseUnusable(f"--warehouse: 无法连接数据库 {where} (cannot reach the warehouse at {where})") from None
     finally:
@@ -60,7 +62,7 @@ def parse_url(url: str):
                                 "or postgresql+psycopg://user@host:5432/name)") from None
 
 
-def _sqlite(path: Path, may_create: bool, default: bool) -> str | None:
+def _sqlite(path: Path, may_create: bool, default: bool, unpublished: bool = False) -> str | None:
     if path.is_file():
         if may_create:
             return None
@@ -68,11 +70,15 @@ def _sqlite(path: Path, may_create: bool, default: bool) -> str | None:
         try:
             with engine.connect() as conn:
                 published = _published(conn)
-        except OperationalError:  # not a database jingzhun can read
-            published = 0
+                schema = published or conn.exec_driver_sql(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'").scalar()
+        except DatabaseError:  # not a database jingzhun can read
+            published = schema = 0
         finally:
             engine.dispose()
-        if not published:
+        if unpublished and not schema:
+            raise WarehouseUnusable(f"--warehouse: {path} 不是精准数据仓库 (not a jingzhun warehouse: check the path)")
+        if not (published or unpublished):
             raise WarehouseUnusable(f"--warehouse: {path} 中没有已发布的运行 (holds no published run)")
         return None
     if not may_create:

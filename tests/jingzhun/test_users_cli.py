@@ -112,3 +112,22 @@ def test_a_password_piped_to_the_command_is_the_accounts_and_is_never_printed(tm
     assert "piped secret 123" not in done.stdout + done.stderr
     actor, _, _ = auth.login(engine, "li.si", "piped secret 123", "cli-test", POLICY)
     assert (actor.role, actor.area) == ("township", "620421100")
+
+
+def test_accounts_are_made_before_the_first_night_but_not_in_a_warehouse_that_is_not_there(warehouse_url, tmp_path,
+                                                                                            monkeypatch, capsys):
+    from jingzhun import warehouse
+
+    warehouse.connect(warehouse_url).dispose()   # a warehouse with its schema and no run published yet
+    code, out, err = _run(monkeypatch, capsys, ["users", "add", "li", "--role", "steward", "--area", "620421",
+                                                "--warehouse", warehouse_url])
+    assert code == 0, err
+    code, out, _ = _run(monkeypatch, capsys, ["users", "list", "--warehouse", warehouse_url])
+    assert code == 0 and "li" in out
+    missing = f"sqlite:///{tmp_path / 'typo.sqlite'}"
+    code, _, err = _run(monkeypatch, capsys, ["users", "add", "li", "--role", "steward", "--area", "620421",
+                                              "--warehouse", missing])
+    assert code == 2 and "no warehouse at" in err and not (tmp_path / "typo.sqlite").exists()
+    code, _, err = _run(monkeypatch, capsys, ["flags", "export", "--warehouse", warehouse_url,
+                                              "--out", str(tmp_path / "f.csv")])
+    assert code == 2 and "holds no published run" in err          # every other command still needs a published run

@@ -53,7 +53,10 @@ def test_a_mistyped_warehouse_is_refused_and_not_created(command, tmp_path, caps
     assert not missing.exists()
 
 
-@pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"run"}))
+BEFORE_THE_FIRST_NIGHT = {c for c in COMMANDS if c.startswith("users ")}  # accounts are made before any run
+
+
+@pytest.mark.parametrize("command", sorted(set(COMMANDS) - {"run"} - BEFORE_THE_FIRST_NIGHT))
 def test_a_warehouse_no_run_published_into_is_refused(command, tmp_path, capsys):
     from jingzhun import warehouse
 
@@ -61,6 +64,21 @@ def test_a_warehouse_no_run_published_into_is_refused(command, tmp_path, capsys)
     warehouse.connect(url)  # the schema, and nothing published
     assert cli.main([*COMMANDS[command], "--warehouse", url]) == 2
     assert "holds no published run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", sorted(BEFORE_THE_FIRST_NIGHT))
+def test_the_users_commands_take_a_warehouse_before_its_first_night_but_not_a_file_that_is_none(command, tmp_path,
+                                                                                                capsys):
+    from jingzhun import warehouse
+
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    warehouse.connect(url)  # the schema, and nothing published
+    cli.main([*COMMANDS[command], "--warehouse", url])
+    assert "holds no published run" not in capsys.readouterr().err
+    not_one = tmp_path / "notes.txt"
+    not_one.write_text("not a database, a mistyped path\n" * 100)
+    assert cli.main([*COMMANDS[command], "--warehouse", f"sqlite:///{not_one}"]) == 2
+    assert "not a jingzhun warehouse" in capsys.readouterr().err
 
 
 def test_run_refuses_a_folder_that_does_not_exist_and_says_when_it_creates_a_warehouse(tmp_path, capsys):
