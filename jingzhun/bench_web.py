@@ -78,10 +78,11 @@ async def _person(base: str, name: str, password: str, keys: list[str], househol
 
 
 def workbench_load(url: str, landing: Path, as_of: date, work_dir: Path, users: int = 20, seconds: float = 60,
-                   think: float = 0.0) -> dict:
+                   think: float = 0.0, nightly_nice: int = 0) -> dict:
     """Start ``jingzhun serve`` on ``url`` (a published warehouse), sign ``users`` people in, and let them read for
     ``seconds`` while a nightly run of ``landing`` publishes into the same warehouse (``think``: the mean seconds a
-    person reads a page before the next; 0, each asks again at once)."""
+    person reads a page before the next; 0, each asks again at once; ``nightly_nice``: the run's CPU niceness, as a
+    machine serving people beside its batch work would start it — ``nice -n 10 jingzhun run …``)."""
     landing, work_dir = Path(landing).resolve(), Path(work_dir).resolve()
     engine = warehouse.connect(url)
     f = warehouse.flags.c
@@ -103,7 +104,8 @@ def workbench_load(url: str, landing: Path, as_of: date, work_dir: Path, users: 
         log = open(Path(work_dir) / "bench" / "workbench-nightly.log", "w", encoding="utf-8")  # its own lines only
         nightly = subprocess.Popen([sys.executable, "-m", "jingzhun.cli", "run", "--landing", str(landing), "--warehouse",
                                     url, "--as-of", as_of.isoformat(), "--today", as_of.isoformat()],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(work_dir))
+                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(work_dir),
+                                   preexec_fn=(lambda: os.nice(nightly_nice)) if nightly_nice else None)
         latencies = {page: [] for page in PAGES}
         errors: dict[str, int] = {}
         until = time.monotonic() + seconds
@@ -124,7 +126,8 @@ def workbench_load(url: str, landing: Path, as_of: date, work_dir: Path, users: 
              "p50_ms": round(float(pd.Series(values).quantile(0.5)), 1) if values else None,
              "p95_ms": round(float(pd.Series(values).quantile(0.95)), 1) if values else None} for page, values in latencies.items()]
     every = [v for values in latencies.values() for v in values]
-    return {"date": clock.today().isoformat(), "users": users, "think_seconds": think, "seconds": round(elapsed, 1), "warehouse": url.split("://")[0],
+    return {"date": clock.today().isoformat(), "users": users, "think_seconds": think, "seconds": round(elapsed, 1),
+            "warehouse": url.split("://")[0], "nightly_nice": nightly_nice,
             "login_errors": errors.get("login", 0), "nightly_exit_code": returned, "pages": rows,
             "all": {"requests": len(every), "errors": sum(errors.get(p, 0) for p in PAGES),
                     "p50_ms": round(float(pd.Series(every).quantile(0.5)), 1) if every else None,

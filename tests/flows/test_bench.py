@@ -13,10 +13,11 @@ from helpers import AS_OF
 pytestmark = pytest.mark.slow
 
 
-def test_bench_reports_every_stage(tmp_path, monkeypatch, capsys):
+def test_bench_reports_every_stage_and_the_workbench_under_load(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "WORK_DIR", tmp_path)
     out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--residents", "3000", "--as-of", AS_OF.isoformat(), "--json", str(out)]) == 0
+    assert cli.main(["bench", "--residents", "3000", "--as-of", AS_OF.isoformat(), "--json", str(out),
+                     "--workbench", "--users", "3", "--seconds", "3", "--think", "0", "--nightly-nice", "5"]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     assert set(report["best"]["stages"]) == set(STAGES)
     measured = report["best"]["stages"]
@@ -31,6 +32,11 @@ def test_bench_reports_every_stage(tmp_path, monkeypatch, capsys):
     assert report["write_floor"]["seconds"] > 0
     printed = capsys.readouterr().out
     assert "read-only floor" in printed and "write floor" in printed
+    load = report["workbench"]      # people on every page while a second nightly run published (at nice 5)
+    assert load["nightly_exit_code"] == 0 and load["nightly_nice"] == 5 and load["login_errors"] == 0
+    assert {row["page"] for row in load["pages"]} == {"queue", "flag", "household"}
+    assert all(row["requests"] > 0 and row["errors"] == 0 and row["p95_ms"] > 0 for row in load["pages"])
+    assert "nice 5" in printed
 
 
 @pytest.mark.spark
