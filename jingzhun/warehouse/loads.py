@@ -132,6 +132,8 @@ def write_registers(engine: Engine, run_id: str, registers: dict[str, str | Path
     written = {}
     with _adbc(engine) as conn:
         cur = conn.cursor()
+        if sqlite:  # a register's pages stay in memory until its commit: readers are kept out only while it writes
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_WRITE_CACHE_KIB}")
         for source, parquet in registers.items():
             name = load_table_name(run_id, source)
             if not sqlite:
@@ -139,8 +141,16 @@ def write_registers(engine: Engine, run_id: str, registers: dict[str, str | Path
             written[source] = cur.adbc_ingest(name, _stored_batches(parquet, staging_tables[source], run_id,
                                                                    engine.dialect.name),
                                               mode="append" if sqlite else "create")
+            if sqlite:  # one register a transaction: SQLite's lock is held for one register's commit at a time
+                conn.commit()
         conn.commit()
     return written
+
+
+# SQLite's page cache for a run's big writes (KiB): a transaction whose pages outgrow the cache spills them into the
+# file under an exclusive lock, and the workbench's readers wait for the rest of it; within the cache they wait only
+# for the commit. Memory is taken as pages are written, not reserved.
+SQLITE_WRITE_CACHE_KIB = 512 * 1024
 
 
 def _unindexed(column):

@@ -10,7 +10,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sqlalchemy import (Engine, func, insert, select, update)
@@ -20,7 +20,7 @@ from jingzhun import clock
 from jingzhun.privacy import SafeError
 
 from jingzhun.warehouse.connection import now
-from jingzhun.warehouse.loads import drop_load_tables
+from jingzhun.warehouse.loads import SQLITE_WRITE_CACHE_KIB, drop_load_tables
 from jingzhun.schema import (
     runs, staging_tables)
 
@@ -106,7 +106,13 @@ def flags_transaction(engine: Engine, wait_seconds: float = PUBLISH_WAIT_SECONDS
     with _file_lock(Path(str(engine.url.database) + ".flags.lock"), wait):
         try:
             with engine.begin() as conn:
-                yield conn
+                default_cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_WRITE_CACHE_KIB}")  # see loads.SQLITE_WRITE_CACHE_KIB
+                try:
+                    yield conn
+                finally:
+                    with suppress(OperationalError):  # the connection's own setting; a failed one is discarded
+                        conn.exec_driver_sql(f"PRAGMA cache_size = {int(default_cache)}")
         except OperationalError as exc:  # another writer (a run's bookkeeping or register load) held the file
             if "locked" in str(exc.orig):
                 raise busy from None
