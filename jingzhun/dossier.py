@@ -206,18 +206,29 @@ def find_household(engine: Engine, actor, number: str) -> str:
     otherwise (a number outside the area answers as one that does not exist)."""
     from jingzhun.signoff.access import Unknown
 
-    number = str(number or "").strip()[:64]
-    if not number:
-        raise Unknown("没有这个户 (no such household)")
     with engine.connect() as conn:
-        try:
-            households, hukou_households, _ = family(conn, number)
-        except NoSuchHousehold:
-            raise Unknown("没有这个户 (no such household)") from None
-        for candidate in sorted(households) + sorted(hukou_households):
-            if household_in_area(conn, actor, candidate) is not None:
-                return candidate
+        for typed in typed_forms(number):
+            try:
+                households, hukou_households, _ = family(conn, typed)
+            except NoSuchHousehold:
+                continue
+            for candidate in sorted(households) + sorted(hukou_households):
+                if household_in_area(conn, actor, candidate) is not None:
+                    return candidate
     raise Unknown("没有这个户 (no such household)")
+
+
+def typed_forms(number) -> list[str]:
+    """What a person typed into the lookup, as staging reads the same in a department's file (full-width folded,
+    spaces and invisible characters gone, a lower-case x upper-cased, a 15-digit number made 18), then as typed
+    (trimmed): a household number is looked up as it is too."""
+    from jingzhun.normalise import normalise_ids
+
+    typed = str(number or "").strip()[:64]
+    if not typed:
+        return []
+    normalised = normalise_ids(pd.Series([typed], dtype="str"))["id_number"].iloc[0]
+    return list(dict.fromkeys(v for v in (normalised, typed) if v))
 
 
 def household_view(engine: Engine, actor, household_id: str, policy, full: bool = False) -> dict:
