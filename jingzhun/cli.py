@@ -478,6 +478,19 @@ def _print_run(result: dict) -> None:
         if result.get(key):
             print(f"{label}: {result[key]}")
     print(f"run folder: {result['run_dir']}")
+    for line in next_steps(result):
+        print(line)
+
+
+def next_steps(result: dict) -> list[str]:
+    """What people do after a run: nothing of a dry run was published; otherwise the flags await the chain."""
+    if result.get("status") != "published":
+        return ["下一步 (next): 本次未发布,标记未进入待办 (nothing was published: no flag entered the queues)"]
+    url = result["warehouse"]
+    return ["下一步 (next):",
+            f"  在工作台逐级处理待办 (each level works its queue in the workbench): jingzhun serve --warehouse {url}",
+            "  不能上网的村 (a village offline): jingzhun review export --area 村代码 --out 村.xlsx, 填写决定后 (its "
+            "decisions filled in) jingzhun review import --as 用户名 村.xlsx"]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -163,5 +163,6 @@ def test_two_nights_through_the_command_line_are_quiet_and_count_what_they_did(l
     assert f"flags: {raised} new (新增), 0 still raised (持续), 0 reopened (重新打开), 0 resolved (解除); " \
            f"{raised} awaiting a decision" in first
     assert f"flags: 0 new (新增), {raised} still raised (持续), 0 reopened" in second
+    assert first.rstrip().splitlines()[-3] == "下一步 (next):" and "jingzhun serve --warehouse sqlite:///" in first
     ids = [text.split("run ")[1].split(":")[0] for text in (first, second)]
     assert ids == sorted(ids) and ids[0] != ids[1]
