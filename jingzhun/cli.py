@@ -105,7 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         scope = warehouse.Scope(args.region, tuple(_listed(args.households) or ()), keep_decisions=args.earlier)
         warehouse.check_scope(engine, scope)  # before any server starts
-        print(f"reconciliation of region {scope.region}"
+        from jingzhun import labels
+
+        named = labels.scope_title(scope.region, labels.stored_regions(engine))
+        print(f"对账范围 (reconciliation of region) {scope.region}{f' {named}' if named else ''}"
               + (f", {len(scope.households)} households" if scope.households else "")
               + (f", sources {args.sources}" if args.sources else ", every source"))
         from prefect.exceptions import ParameterTypeError

@@ -124,6 +124,15 @@ def place_names(code: str | None, reference: pd.Series) -> dict[str, str]:
     return {level: region_name(code, reference, level) for level in LEVEL_DIGITS}
 
 
+def scope_title(prefix: str, reference: pd.Series) -> str:
+    """A division-code prefix as people name it (靖远县乌兰镇 for 620421100): its county, township and village names as
+    far as the prefix reaches; empty where none is known (a prefecture, a province, a code no reference has)."""
+    levels = [level for level, digits in LEVEL_DIGITS.items() if len(prefix) >= digits]
+    names = [region_name(prefix, reference, level) for level in levels]
+    known = [n for n, level in zip(names, levels) if n != prefix[:LEVEL_DIGITS[level]]]
+    return "".join(known)
+
+
 def region_names(codes: pd.Series, reference: pd.Series, level: str) -> pd.Series:
     """:func:`region_name` of every code, each distinct code looked up once (a report asks for every village)."""
     codes = codes.fillna("").astype("str")

@@ -161,7 +161,7 @@ def test_a_region_outside_tonights_register_is_refused_even_before_anything_is_p
     code = cli.main(["run", "--landing", str(landing), "--warehouse", url, "--as-of", AS_OF.isoformat(), "--today", AS_OF.isoformat(),
                      "--region", "99"])
     out, err = capsys.readouterr()
-    assert code == 2 and "reconciliation of region 99" in out
+    assert code == 2 and "(reconciliation of region) 99" in out
     assert "unknown region '99': no village of tonight's poverty register" in err
     with warehouse.connect(url).connect() as conn:
         runs = conn.execute(select(warehouse.runs.c.status, warehouse.runs.c.error)).all()

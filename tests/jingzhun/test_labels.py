@@ -17,6 +17,16 @@ def test_region_names_from_reference_county_from_gb2260_else_code(tmp_path):
     assert labels.region_names(codes, reference, "county").tolist() == ["靖远县"] * 3   # GB/T 2260
 
 
+def test_a_scope_is_titled_by_the_names_its_prefix_reaches_and_nothing_unknown_is_made_up(tmp_path):
+    ref = tmp_path / "regions.csv"
+    ref.write_text("区划代码,名称\n620421100,乌兰镇\n620421100201,红柳村\n", encoding="utf-8-sig")
+    reference = labels.read_regions([ref], ReaderLimits()).set_index("code")["name"]
+    assert labels.scope_title("620421100201", reference) == "靖远县乌兰镇红柳村"
+    assert labels.scope_title("620421100", reference) == "靖远县乌兰镇"
+    assert labels.scope_title("620421101", reference) == "靖远县"          # a township the reference lacks
+    assert labels.scope_title("6204", reference) == "" and labels.scope_title("99", reference) == ""
+
+
 def test_a_later_reference_file_wins_and_blank_names_are_not_names(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     a.write_text("区划代码,名称\n620421100201,旧名村\n620421100202,东滩村\n", encoding="utf-8")
