@@ -149,6 +149,9 @@ def test_a_ticket_s_area_is_its_run_s_part_of_the_steward_s_area(warehouse_url):
 @pytest.mark.parametrize("typed, refused", [
     (f"户籍人口 第 12 行 身份证号 {NUMBER} 校验位错误", "身份证号"),
     (f"第 12 行 {NUMBER[:6]} {NUMBER[6:14]}-{NUMBER[14:]}", "身份证号"),      # spaced and dashed
+    (f"户籍人口 第 12 行 ID{NUMBER} 重复", "身份证号"),                         # a Latin word before it
+    (f"户籍人口 第 12 行 {NUMBER}abc", "身份证号"),                             # letters after it
+    (f"第 12 行 ID {NUMBER[:6]}-{NUMBER[6:]}x", "身份证号"),                    # both, dashed
     ("\u200b\u2060 \u3000", "请填写"),                                       # nothing but invisible characters
     ("行" * (tickets.SUBJECT_CHARS + 1), "过长"),                             # refused, not cut
 ])
