@@ -219,11 +219,12 @@ def login(engine: Engine, username: str, password: str, origin: str, policy: Sig
 
 def _address_throttled(conn, origin: str, policy: SignoffSettings, now: datetime) -> bool:
     """Whether ``origin`` failed ``max_failed_logins_per_address`` sign-ins within ``lockout_minutes`` (counted in
-    the audit log, on its time index)."""
+    the audit log, on its time index, as the log keeps an origin: a longer one, such as a forwarded header makes,
+    is counted by what the log kept of it)."""
     log = audit_log.c
     since = now - timedelta(minutes=policy.lockout_minutes)
     failed = conn.execute(select(func.count()).where(log.at > since, log.action == Event.login_failed.value,
-                                                     log.origin == str(origin))).scalar()
+                                                     log.origin == str(origin)[:audit.ORIGIN_CHARS])).scalar()
     return failed >= policy.max_failed_logins_per_address
 
 

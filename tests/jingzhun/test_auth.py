@@ -192,6 +192,21 @@ def test_an_address_that_failed_too_often_is_refused_without_locking_more_accoun
     assert auth.login(engine, "ana", SECRET, "10.9.9.9", policy, now=later)[0].username == "ana"
 
 
+def test_an_address_longer_than_the_log_keeps_is_throttled_all_the_same(warehouse_url):
+    """An origin is whatever a trusted proxy's X-Forwarded-For says, of any length; the log keeps its first
+    characters, and the throttle counts those: a long made-up address is no way around it."""
+    engine = warehouse.connect(warehouse_url)
+    policy = SignoffSettings(max_failed_logins=100, lockout_minutes=15, max_failed_logins_per_address=2)
+    auth.add_user(engine, "ana", "county", "620421", SECRET)
+    address = "10.9.9.9-" + "x" * 100
+    for n in range(2):
+        with pytest.raises(LoginRefused):
+            auth.login(engine, "ana", "guess", address, policy, now=T0 + timedelta(minutes=n))
+    with pytest.raises(LoginRefused):
+        auth.login(engine, "ana", SECRET, address, policy, now=T0 + timedelta(minutes=3))
+    assert (audit.rows(engine, AUDITOR)["detail"] == "address throttled").sum() == 1
+
+
 def pd_isna(value) -> bool:
     import pandas as pd
 
