@@ -68,6 +68,9 @@ def test_an_account_stores_only_an_argon2id_hash_and_is_listed_without_it(wareho
     ("ana", "steward", "", None, "2 or 4 or 6 digits"),
     ("ana", "township", "62042110a", None, "9 digits"),
     ("ana", "county", "620421", "short-pw1", "at least 10"),
+    ("62042119700101123X", "county", "620421", None, "identity number"),   # a name is shown on pages and logged
+    ("wang62042119700101123x", "county", "620421", None, "identity number"),
+    ("620421197001011", "county", "620421", None, "identity number"),       # the old 15 digits
 ])
 def test_a_bad_name_role_area_or_password_is_refused(name, role, area, password, said, tmp_path):
     engine = warehouse.connect(f"sqlite:///{tmp_path / 'w.sqlite'}")
