@@ -68,6 +68,19 @@ def private_files() -> None:
     os.umask(PRIVATE_UMASK)
 
 
+# what a person types is held to more than a log line: 15 to 18 digits (the last possibly X) standing apart from other
+# digits, letters on either side allowed ("ID62042119700101123X", which ID_SHAPED, made not to mask inside hashes and
+# keys, passes by), also with spaces or dashes between its digits
+_TYPED_ID = re.compile(r"(?<!\d)\d{14,17}[\dXx](?!\d)")
+_TYPED_SEPARATORS = re.compile(r"[\s\-‐－]")
+
+
+def typed_id_number(text: str) -> bool:
+    """Whether words a person typed (a reason, a ticket) hold something shaped like an identity number."""
+    text = str(text or "")
+    return any(p.search(t) for p in (ID_SHAPED, _TYPED_ID) for t in (text, _TYPED_SEPARATORS.sub("", text)))
+
+
 def mask_id_shaped(text: str) -> str:
     """``text`` with every identity-number-shaped run shown as its first 6 characters, stars and its last."""
     return ID_SHAPED.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 7) + m.group(2), text)
