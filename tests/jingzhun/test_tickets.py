@@ -164,6 +164,13 @@ def test_typed_words_are_refused_with_a_reason_never_cut(warehouse_url, typed, r
     assert _audited(engine) == []
 
 
+def test_a_register_household_number_next_to_its_letter_is_no_identity_number(warehouse_url):
+    engine = warehouse.connect(warehouse_url)
+    ticket_id = _open(engine, subject="建档立卡户 P62042110020190197 户主姓名列为空")
+    with engine.connect() as conn:
+        assert "P62042110020190197" in tickets.ticket(conn, STEWARD, ticket_id)["subject"]
+
+
 def test_cleaning_keeps_the_lines_and_refuses_unknown_places(warehouse_url):
     engine = warehouse.connect(warehouse_url)
     ticket_id = _open(engine, subject="  户籍人口\u200b 第 12 行\r\n\r\n第 13 行 出生日期 \u2066缺失\u2069  ")
