@@ -44,6 +44,7 @@ class Event(StrEnum):
     ticket_closed = "ticket_closed"
 
 
+ORIGIN_CHARS = 64  # what a row keeps of an origin (the column's width): who counts rows by origin compares this much
 COLUMNS = ["audit_id", "at", "actor", "action", "object_type", "object_key", "area", "origin", "detail"]
 READERS = frozenset({Role.auditor, Role.county, Role.steward})  # who may read the log at all
 
@@ -61,7 +62,7 @@ def record(conn: Connection, actor: str, event: Event, object_type: str | None =
         at=utc(now or current()), actor=str(actor)[:64], action=Event(event).value,
         object_type=None if object_type is None else str(object_type)[:16],
         object_key=None if object_key is None else str(object_key)[:64],
-        area=area or None, origin=None if origin is None else str(origin)[:64],
+        area=area or None, origin=None if origin is None else str(origin)[:ORIGIN_CHARS],
         detail=None if detail is None else mask_id_shaped(str(detail))))
 
 

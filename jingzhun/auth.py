@@ -32,6 +32,9 @@ from jingzhun.signoff.access import Actor, area_valid
 from jingzhun.signoff.stages import AREA_DIGITS, Role
 
 USERNAME = re.compile(r"[A-Za-z0-9_.\-\u4e00-\u9fff]{1,64}")
+# a user name is on pages (who opened a ticket, who took a step), in the audit log and in the server's log: never a
+# person's identity number (15 or 18 digits, the last possibly X), in whole or inside a longer name
+ID_IN_NAME = re.compile(r"[0-9]{14}[0-9Xx]")
 MIN_PASSWORD = 10
 # one answer for every refused sign-in: an unknown name, a wrong password, a disabled or a locked account (saying
 # "locked" would tell a stranger which names are accounts); the lock itself is in the audit log
@@ -97,6 +100,8 @@ def add_user(engine: Engine, username: str, role: str, area: str, password: str 
     if not isinstance(username, str) or not USERNAME.fullmatch(username):
         raise UserError("用户名只能包含字母、数字、汉字和 _ . -,最多 64 个字符 (a user name is 1 to 64 letters, digits, "
                         "Chinese characters, _ . or -)")
+    if ID_IN_NAME.search(username):
+        raise UserError("用户名不能是或包含身份证号 (a user name holds no identity number)")
     try:
         role = Role(role)
     except ValueError:
@@ -219,11 +224,12 @@ def login(engine: Engine, username: str, password: str, origin: str, policy: Sig
 
 def _address_throttled(conn, origin: str, policy: SignoffSettings, now: datetime) -> bool:
     """Whether ``origin`` failed ``max_failed_logins_per_address`` sign-ins within ``lockout_minutes`` (counted in
-    the audit log, on its time index)."""
+    the audit log, on its time index, as the log keeps an origin: a longer one, such as a forwarded header makes,
+    is counted by what the log kept of it)."""
     log = audit_log.c
     since = now - timedelta(minutes=policy.lockout_minutes)
     failed = conn.execute(select(func.count()).where(log.at > since, log.action == Event.login_failed.value,
-                                                     log.origin == str(origin))).scalar()
+                                                     log.origin == str(origin)[:audit.ORIGIN_CHARS])).scalar()
     return failed >= policy.max_failed_logins_per_address
 
 

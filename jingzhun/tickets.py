@@ -26,7 +26,6 @@ These are pure functions on the caller's connection: the caller's transaction ho
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 
@@ -37,7 +36,7 @@ from jingzhun import audit
 from jingzhun import normalise as nz
 from jingzhun.clock import utc
 from jingzhun.contract import SOURCES
-from jingzhun.privacy import ID_SHAPED, Refused
+from jingzhun.privacy import Refused, typed_id_number
 from jingzhun.schema import audit_log, runs, tickets
 from jingzhun.signoff.access import Actor, Unknown, area_valid, in_area, runs_visible
 from jingzhun.signoff.stages import Role
@@ -58,7 +57,6 @@ AREA_LENGTHS = (2, 4, 6, 9, 12)  # a division-code prefix: province, prefecture,
 LISTED = 500  # tickets a page lists (newest first within each department and status; the counts count them all)
 COLUMNS = ["ticket_id", "area", "department", "source", "run_id", "subject", "opened_by", "opened_at", "answered_at",
            "answered_by", "answer", "closed_at", "closed_by", "status"]
-_SEPARATORS = re.compile(r"[\s\-‐－]")  # what may part an identity number typed in groups
 
 
 class NotAllowed(Refused):
@@ -96,7 +94,7 @@ def clean(text: str | None, limit: int, what: str, required: bool = True) -> str
         raise Malformed(f"请填写{what} ({what} is required)")
     if len(out) > limit:
         raise Malformed(f"{what}过长:最多 {limit} 个字,现有 {len(out)} 个 (too long)")
-    if ID_SHAPED.search(out) or ID_SHAPED.search(_SEPARATORS.sub("", out)):
+    if typed_id_number(out):
         raise Malformed(f"{what}中不能写身份证号:请写明文件、行号和列名,不写单元格的值 (no identity numbers)")
     return out
 

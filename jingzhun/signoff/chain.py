@@ -20,7 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 from jingzhun import audit, warehouse
 from jingzhun import normalise as nz
 from jingzhun.policy import Policy, load_policy
-from jingzhun.privacy import Refused
+from jingzhun.privacy import Refused, typed_id_number
 from jingzhun.signoff.access import Actor, Unknown, in_area
 from jingzhun.signoff.periods import period_over
 from jingzhun.signoff.stages import AFTER_PERIOD, MOVES, PUBLICITY, Action, Stage
@@ -58,10 +58,13 @@ NOTE_CHARS, NAME_CHARS = 500, 32
 
 def _clean(text: str | None, limit: int, what: str) -> str:
     """A person's text as stored: control, invisible, filler and combining characters out (as names are cleaned at
-    staging: a reason of nothing but a word joiner is no reason), spaces trimmed, at most ``limit``."""
+    staging: a reason of nothing but a word joiner is no reason), spaces trimmed, at most ``limit``; refused when it
+    holds something shaped like an identity number (a step's words are shown unmasked to everyone who sees the flag)."""
     out = nz.strip_invisible(pd.Series([str(text or "")]), marks=True)[0].iloc[0].strip()
     if len(out) > limit:
         raise Malformed(f"{what}过长 (too long: at most {limit} characters)")
+    if typed_id_number(out):
+        raise Malformed(f"{what}中不能写身份证号 (no identity numbers)")
     return out
 
 

@@ -115,6 +115,7 @@ def flag_detail(engine: Engine, actor: Actor, flag_key: str, policy: Policy | No
                   evidence=evidence, evidence_text=show(row["evidence_text"]),
                   id_number=show(row["id_number"]),
                   rule_title=RULES[row["rule_code"]].title if row["rule_code"] in RULES else row["rule_code"])
+    steps["note"] = steps["note"].map(show, na_action="ignore")   # a note stored before they were refused
     steps["verifiers"] = steps["verifiers"].map(lambda v: json.loads(v) if isinstance(v, str) and v else [])
     detail["steps"] = steps.astype(object).where(steps.notna(), None).to_dict("records")
     detail["actions"] = [a.value for a in actions_for(Stage(row["stage"]), actor.role)] if row["status"] == "open" else []

@@ -29,6 +29,16 @@ QUARANTINE_ROWS = 200
 RUN_ID = r"^[0-9A-Za-z_.:\-]{1,40}$"
 
 
+def since_day(day: date | None) -> date | None:
+    """``since`` as a day the audit log can start at (a time zone's shift stays a date), else a 422."""
+    if day is not None and not date(1900, 1, 2) <= day <= date(9999, 12, 30):
+        from fastapi.exceptions import RequestValidationError
+
+        raise RequestValidationError([{"type": "value_error", "loc": ("query", "since"), "input": None,
+                                       "msg": "since: a date between 1900 and 9999"}])
+    return day
+
+
 def since_instant(since: date | None, time_zone: str) -> datetime | None:
     """The start of a day where the policy is, in UTC (what the audit log compares)."""
     if since is None:
@@ -44,6 +54,7 @@ def audit_log(request: Request, since: Annotated[date | None, Query()] = None,
     """A page of :data:`AUDIT_ROWS` rows, newest first; ``before`` (the last row's id) opens the next, older page."""
     require_page(request, signed.actor, "audit")
     policy = request.app.state.policy
+    since = since_day(since)
     rows = audit.rows(engine_of(request), signed.actor, since=since_instant(since, policy.time_zone),
                       limit=AUDIT_ROWS + 1, before=before)
     more = len(rows) > AUDIT_ROWS

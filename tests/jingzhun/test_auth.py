@@ -68,6 +68,9 @@ def test_an_account_stores_only_an_argon2id_hash_and_is_listed_without_it(wareho
     ("ana", "steward", "", None, "2 or 4 or 6 digits"),
     ("ana", "township", "62042110a", None, "9 digits"),
     ("ana", "county", "620421", "short-pw1", "at least 10"),
+    ("62042119700101123X", "county", "620421", None, "identity number"),   # a name is shown on pages and logged
+    ("wang62042119700101123x", "county", "620421", None, "identity number"),
+    ("620421197001011", "county", "620421", None, "identity number"),       # the old 15 digits
 ])
 def test_a_bad_name_role_area_or_password_is_refused(name, role, area, password, said, tmp_path):
     engine = warehouse.connect(f"sqlite:///{tmp_path / 'w.sqlite'}")
@@ -190,6 +193,21 @@ def test_an_address_that_failed_too_often_is_refused_without_locking_more_accoun
     # refusals while throttled count too (an address that keeps trying stays refused): 15 minutes after the last
     later = T0 + timedelta(minutes=21)
     assert auth.login(engine, "ana", SECRET, "10.9.9.9", policy, now=later)[0].username == "ana"
+
+
+def test_an_address_longer_than_the_log_keeps_is_throttled_all_the_same(warehouse_url):
+    """An origin is whatever a trusted proxy's X-Forwarded-For says, of any length; the log keeps its first
+    characters, and the throttle counts those: a long made-up address is no way around it."""
+    engine = warehouse.connect(warehouse_url)
+    policy = SignoffSettings(max_failed_logins=100, lockout_minutes=15, max_failed_logins_per_address=2)
+    auth.add_user(engine, "ana", "county", "620421", SECRET)
+    address = "10.9.9.9-" + "x" * 100
+    for n in range(2):
+        with pytest.raises(LoginRefused):
+            auth.login(engine, "ana", "guess", address, policy, now=T0 + timedelta(minutes=n))
+    with pytest.raises(LoginRefused):
+        auth.login(engine, "ana", SECRET, address, policy, now=T0 + timedelta(minutes=3))
+    assert (audit.rows(engine, AUDITOR)["detail"] == "address throttled").sum() == 1
 
 
 def pd_isna(value) -> bool:

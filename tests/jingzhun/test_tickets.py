@@ -149,6 +149,9 @@ def test_a_ticket_s_area_is_its_run_s_part_of_the_steward_s_area(warehouse_url):
 @pytest.mark.parametrize("typed, refused", [
     (f"户籍人口 第 12 行 身份证号 {NUMBER} 校验位错误", "身份证号"),
     (f"第 12 行 {NUMBER[:6]} {NUMBER[6:14]}-{NUMBER[14:]}", "身份证号"),      # spaced and dashed
+    (f"户籍人口 第 12 行 ID{NUMBER} 重复", "身份证号"),                         # a Latin word before it
+    (f"户籍人口 第 12 行 {NUMBER}abc", "身份证号"),                             # letters after it
+    (f"第 12 行 ID {NUMBER[:6]}-{NUMBER[6:]}x", "身份证号"),                    # both, dashed
     ("\u200b\u2060 \u3000", "请填写"),                                       # nothing but invisible characters
     ("行" * (tickets.SUBJECT_CHARS + 1), "过长"),                             # refused, not cut
 ])
@@ -159,6 +162,13 @@ def test_typed_words_are_refused_with_a_reason_never_cut(warehouse_url, typed, r
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(warehouse.tickets)).scalar_one() == 0
     assert _audited(engine) == []
+
+
+def test_a_register_household_number_next_to_its_letter_is_no_identity_number(warehouse_url):
+    engine = warehouse.connect(warehouse_url)
+    ticket_id = _open(engine, subject="建档立卡户 P62042110020190197 户主姓名列为空")
+    with engine.connect() as conn:
+        assert "P62042110020190197" in tickets.ticket(conn, STEWARD, ticket_id)["subject"]
 
 
 def test_cleaning_keeps_the_lines_and_refuses_unknown_places(warehouse_url):

@@ -16,7 +16,7 @@ from jingzhun.signoff import chain
 from jingzhun.signoff.access import Actor
 from jingzhun.signoff.stages import Role, Stage
 
-from helpers import flag, raised
+from helpers import flag, raised, valid_id
 
 VILLAGE, OTHER = "620421100201", "620421101202"  # OTHER: another township
 EMPTY = pd.DataFrame(columns=warehouse.FLAG_STATE)
@@ -271,3 +271,19 @@ def test_invisible_characters_are_no_reason_and_no_verifier(warehouse_url):
         with pytest.raises(chain.Malformed):
             step(engine, township, "verify", later, key=key, verifiers=names)
     assert step(engine, township, "verify", later, key=key, verifiers=["Li Si", "王五", "赵六"]) is Stage.publicity_2
+
+
+def test_a_step_s_words_hold_no_identity_number(warehouse_url, monkeypatch):
+    """A step's note, department and verifiers are shown to everyone who sees the flag (an auditor, who sees masked
+    numbers only, too): one holding an identity number, however typed, is refused; one stored before is masked."""
+    engine = seeded(warehouse_url, flag())
+    key = only_key(engine)
+    number = valid_id("62042119700101123")
+    for note in (f"户主 {number} 已死亡", f"ID{number}", f"{number[:6]} {number[6:14]}-{number[14:]}"):
+        with pytest.raises(chain.Malformed, match="身份证号"):
+            step(engine, village, "disagree", T0, note=note)
+    with monkeypatch.context() as before:   # a note typed before the refusal, stored (steps are append-only)
+        before.setattr(chain, "typed_id_number", lambda text: False)
+        assert step(engine, village, "disagree", T0, note=f"户主 {number} 已死亡") is Stage.dismissed
+    shown = chain.flag_detail(engine, village, key, now=T0)["steps"][-1]["note"]
+    assert number not in shown and "*" * 10 in shown

@@ -162,6 +162,9 @@ def test_the_audit_log_pages_back_to_its_first_row(workbench, monkeypatch):
         url = html.unescape(older.group(1)) if older else None
     assert seen[:len(expected)] == expected and len(seen) == len(expected)
     assert county.get("/audit", params={"before": 2**31}).status_code == 422
+    for day in ("0001-01-01", "9999-12-31"):   # a day whose midnight where the policy is has no instant: refused
+        assert county.get("/audit", params={"since": day}).status_code == 422
+        assert "ERROR" not in bench.logs.text
 
 
 def county_actor(bench) -> Actor:
