@@ -82,12 +82,22 @@ def _checked(first17: str, last: str) -> bool:
 
 
 def typed_id_number(text: str) -> bool:
-    """Whether words a person typed (a reason, a ticket) hold something shaped like an identity number."""
+    """Whether words a person typed (a reason, a ticket) hold something shaped like an identity number. A run of 15
+    digits is one only when its characters 7 to 12 are a birth date (yymmdd): a 15-digit hukou household number such
+    as 620421900000197 is not."""
     text = str(text or "")
     for t in (text, _TYPED_SEPARATORS.sub("", text)):
-        if ID_SHAPED.search(t) or any(_checked(*m.groups()) for m in _TYPED_ID.finditer(t)):
+        if any(_id_shaped_run(m.group(0)) for m in ID_SHAPED.finditer(t)) or \
+                any(_checked(*m.groups()) for m in _TYPED_ID.finditer(t)):
             return True
     return False
+
+
+def _id_shaped_run(run: str) -> bool:
+    if len(run) != 15:
+        return True
+    month, day = int(run[8:10]), int(run[10:12])
+    return 1 <= month <= 12 and 1 <= day <= 31
 
 
 def mask_id_shaped(text: str) -> str:

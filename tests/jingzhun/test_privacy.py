@@ -121,3 +121,17 @@ def test_nothing_a_demo_run_a_preview_or_an_export_leaves_is_readable_by_group_o
                       if p.stat().st_mode & 0o077]
     assert open_to_others == []
     assert stat.S_IMODE(work.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("typed, refused", [
+    ("户号 620421900000197 已核实", False),          # a 15-digit hukou household number: no birth date inside
+    ("P62042110020190197", False),                    # a register household number
+    ("老证 620421810511801", True),                   # the 15-digit identity number of someone born 1981-05-11
+    ("户主 62042119810511801X 已死亡", True),
+    ("户主 620421 19810511 801X", True),              # typed in groups
+    ("6204211981051180", True),                       # a number with a digit lost is still one
+])
+def test_typed_words_are_refused_for_an_identity_number_not_for_a_household_number(typed, refused):
+    from jingzhun.privacy import typed_id_number
+
+    assert typed_id_number(typed) is refused
