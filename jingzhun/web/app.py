@@ -19,7 +19,7 @@ from jingzhun import warehouse
 from jingzhun.policy import Policy
 from jingzhun.privacy import Refused, describe, install_log_masking
 from jingzhun.web import render
-from jingzhun.web.security import ApiBearer, Contained, LoginNeeded, SecurityHeaders, signed_in
+from jingzhun.web.security import ApiBearer, BodyLimit, Contained, LoginNeeded, SecurityHeaders, signed_in
 
 log = logging.getLogger("jingzhun.web")
 # how ``jingzhun serve`` logs: plain formatters (uvicorn's access formatter reads the record's arguments, which the
@@ -116,6 +116,7 @@ def create_app(warehouse_url: str, policy: Policy | None = None, period_seconds:
         return render.error_page(request.url.path, 422, signed=await _signed(request))
 
     app.add_middleware(ApiBearer, engine=engine)
+    app.add_middleware(BodyLimit, render_error=lambda scope, status: render.error_page(scope.get("path", ""), status))
     app.add_middleware(Contained, render_error=lambda scope, status: render.error_page(scope.get("path", ""), status))
     app.add_middleware(SecurityHeaders)
     return app

@@ -38,6 +38,7 @@ ERRORS = {
     404: "未找到:该对象不存在或不在您的辖区内 (not found)",
     405: "不支持此请求方式 (method not allowed)",
     409: "内容已变化,请刷新后重试 (changed since the page was produced)",
+    413: "提交的内容过大 (the request is too large)",
     422: "提交的内容不完整或有误 (the request is incomplete or malformed)",
     500: "服务器内部错误,已记录,请稍后再试或联系数据管理员 (internal error; it was logged)",
 }

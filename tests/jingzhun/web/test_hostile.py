@@ -210,6 +210,19 @@ def test_every_route_answers_as_the_table_says(workbench):
             api_out = client.get(f"/api/flags/{bench.flag_key}", headers={"Authorization": f"Bearer {bench.tokens[person.name]}"})
             api_none = client.get("/api/flags/" + "0" * 48, headers={"Authorization": f"Bearer {bench.tokens[person.name]}"})
             assert (api_out.status_code, api_out.json()) == (api_none.status_code, api_none.json()) == (404, api_none.json())
+    # a body over the limit is refused before anything parses it, on every route that takes one, signed in or not
+    from jingzhun.web.security import MAX_BODY_BYTES
+
+    big = "x" * (MAX_BODY_BYTES + 1)
+    for method, path in sorted(table):
+        if method != "POST":
+            continue
+        target = url(method, path)
+        assert client.post(target, content=f"username={big}", headers={
+            "Content-Type": "application/x-www-form-urlencoded"}).status_code == 413, path
+        assert client.post(target, content=(part.encode() for part in (big[:40_000], big[40_000:])), headers={
+            "Content-Type": "application/x-www-form-urlencoded"}).status_code == 413, path    # chunked, no length
+    assert client.post("/login", data={"username": "cun", "password": "x" * 100}).status_code != 413
     steward_page = client.get(f"/runs/{RUN_ID}", headers={"Cookie": f"jz_session={sessions['guanli'][0]}"}).text
     assert "hukou/hukou_01.csv" in steward_page and "身份证号校验位错误" in steward_page
     assert "620421197001011234" not in steward_page and "王小明" not in steward_page  # quarantine: every cell masked
