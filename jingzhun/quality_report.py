@@ -26,6 +26,7 @@ MAX_ROWS_PER_SHEET = 5000   # rows listed per source; all of them are in the war
 STATUS_WORDS = {"loaded": "已加载", "blocked": "已阻断(本次未使用)", "failed": "文件无法读取", "missing": "未收到文件",
                 "skipped": "本次未要求"}
 VALIDATION_WORDS = {"passed": "全部通过", "warnings": "部分行已隔离", "blocked": "未通过来源级检查", "not validated": "未校验",
+                    "not read": "本次未读取",
                     "": "未校验"}
 SEVERITY_WORDS = {"source": "来源级", "row": "行级"}
 # What a steward does about a source (by status or gate outcome), and about a failed check (by expectation).

@@ -418,7 +418,10 @@ def _rows_in_files(files: list[dict]) -> int:
 
 
 def _validation_outcome(s: StagedSource) -> str:
-    """passed | warnings (rows quarantined) | blocked | not validated (no file, or none readable)."""
+    """passed | warnings (rows quarantined) | blocked | not validated (no file, or none readable) | not read (a
+    reconciliation did not ask for it)."""
+    if s.status == "skipped":
+        return "not read"
     if s.status == "blocked" or (s.status == "failed" and s.results_path):
         return "blocked"
     if not s.results_path or s.status == "missing":

@@ -177,6 +177,7 @@ def test_a_reconciliation_of_one_village_and_some_sources_touches_only_them(land
     result = reconcile(landing=str(landing), region=village, sources=["poverty_register", "hukou", "deaths"],
                        warehouse_url=first["warehouse"], work_dir=str(tmp_path / "work"), as_of=AS_OF, today=AS_OF)
     assert result["sources"]["vehicles"]["status"] == "skipped"
+    assert result["sources"]["vehicles"]["validation"] == "not read"           # #28: not "passed"
     assert "RM_CAR" in result["not_evaluated"] and "DQ_NOT_IN_HUKOU" not in result["not_evaluated"]
     with warehouse.connect(first["warehouse"]).connect() as conn:
         after = pd.read_sql(select(warehouse.flags), conn).set_index("flag_key")
