@@ -79,7 +79,10 @@ def write_review_workbook(warehouse_db: Engine | Connection, out: Path, scope: w
     frame["state_token"] = state_tokens(frame, latest)
     frame = frame.assign(**decision_history(frame, latest))
     prop = {"region": scope.region or "", "households": list(scope.households)} if scope else {"region": ""}
-    return write_sheet(warehouse_db, frame, out, prop, list(DECISIONS), "请选择 确认 / 驳回 / 待核实", "动态调整核实清单")
+    title = "动态调整核实清单"
+    if scope is not None and scope.region:  # a reconciliation says what it covers (the place's names lead the title)
+        title = f"{title}(对账 {scope.region}{f',{len(scope.households)} 户' if scope.households else ''})"
+    return write_sheet(warehouse_db, frame, out, prop, list(DECISIONS), "请选择 确认 / 驳回 / 待核实", title)
 
 
 def write_sheet(warehouse_db, frame: pd.DataFrame, out: Path, scope_property: dict, choices: list[str], choice_help: str,

@@ -376,7 +376,8 @@ def publish_run(url: str, run_id: str, run_dir: str, extracted: list[Extracted],
     if not dry_run:
         registers = {s.source: s.rows_path for s in loaded}  # Parquet files, loaded through Arrow
         villages = pd.read_parquet(matched.villages_path) if matched.villages_path else None
-        review = Path(run_dir) / f"review_{run_id}.xlsx"
+        scoped = f"_reconciliation_{scope.region}" if scope is not None and scope.region else ""
+        review = Path(run_dir) / f"review_{run_id}{scoped}.xlsx"  # a reconciliation's is not named like a night's
         partial = review.with_name(f".{review.name}.partial")
         try:
             warehouse.publish(warehouse.connect(url), run_id, files, quarantined, registers,

@@ -178,6 +178,12 @@ def test_a_reconciliation_of_one_village_and_some_sources_touches_only_them(land
                        warehouse_url=first["warehouse"], work_dir=str(tmp_path / "work"), as_of=AS_OF, today=AS_OF)
     assert result["sources"]["vehicles"]["status"] == "skipped"
     assert result["sources"]["vehicles"]["validation"] == "not read"           # #28: not "passed"
+    book = result["review_workbook"]                                            # #28: named and titled by its scope
+    assert book.endswith(f"_reconciliation_{village}.xlsx")
+    import openpyxl
+
+    title = openpyxl.load_workbook(book).worksheets[0].oddHeader.center.text     # the printed title
+    assert f"动态调整核实清单(对账 {village})" in title
     assert "RM_CAR" in result["not_evaluated"] and "DQ_NOT_IN_HUKOU" not in result["not_evaluated"]
     with warehouse.connect(first["warehouse"]).connect() as conn:
         after = pd.read_sql(select(warehouse.flags), conn).set_index("flag_key")
