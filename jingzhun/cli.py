@@ -429,7 +429,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from jingzhun.web import create_app
     from jingzhun.web.app import LOG_CONFIG, SERVE_CONFIG, SERVE_WAREHOUSE
 
-    load_policy(args.config)  # a wrong policy file is refused here, once, before any process starts
+    policy = load_policy(args.config)  # a wrong policy file is refused here, once, before any process starts
     print(f"精准工作台 (the workbench): http://{args.host}:{args.port}/  (Ctrl-C to stop)")
     # the access log names method, path and status: no identity number is ever in a path or a query string, and
     # every log record is masked of anything shaped like one (privacy.install_log_masking). Behind a reverse proxy on
@@ -438,7 +438,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = dict(host=args.host, port=args.port, proxy_headers=True, server_header=False, date_header=False,
                    log_config=LOG_CONFIG)
     if args.workers == 1:
-        uvicorn.run(create_app(args.warehouse, load_policy(args.config)), **options)
+        uvicorn.run(create_app(args.warehouse, policy), **options)
         return 0
     # several processes: each builds the application from what this one was told (uvicorn starts them by name)
     os.environ[SERVE_WAREHOUSE] = args.warehouse
