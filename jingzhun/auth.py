@@ -211,9 +211,7 @@ def login(engine: Engine, username: str, password: str, origin: str, policy: Sig
         if isinstance(username, str) and USERNAME.fullmatch(username):
             row = conn.execute(select(users).where(users.c.username == username).with_for_update()).first()
         if _address_throttled(conn, origin, policy, now):  # no password tried, no account's count touched
-            shown = tried if row is not None else UNKNOWN_NAME
-            audit.record(conn, shown, Event.login_failed, "session", None if row is None else shown,
-                         None if row is None else _row_area(row.area), origin, "address throttled", now)
+            _record_failure(conn, row, tried, origin, "address throttled", now)
             refusal = LoginRefused()
         else:
             refusal, actor, secret, csrf = _attempt(conn, row, tried, password, origin, policy, now)
@@ -242,6 +240,14 @@ def _attempt(conn, row, tried: str, password: str, origin: str, policy: SignoffS
     return None, *_signed_in(conn, row, password, origin, policy, now)
 
 
+def _record_failure(conn, row, tried: str, origin: str, why: str, now: datetime) -> None:
+    """The audit row of a refused sign-in. A name no account has is not recorded as typed: people type their
+    password into the name box."""
+    shown = tried if row is not None else UNKNOWN_NAME
+    audit.record(conn, shown, Event.login_failed, "session", None if row is None else shown,
+                 None if row is None else _row_area(row.area), origin, why, now)
+
+
 def _locked(until: datetime) -> LoginRefused:
     """Refused alike (:data:`WRONG`); the lock's end is kept on the exception for the caller's own use."""
     return LoginRefused(WRONG, until)
@@ -251,9 +257,7 @@ def _failed(conn, row, tried: str, origin: str, policy: SignoffSettings, now: da
     """Record a refused sign-in (and count it, locking the account at ``max_failed_logins`` in a row)."""
     area = None if row is None else _row_area(row.area)
     why = "unknown name" if row is None else "disabled" if row.disabled else "locked" if locked else "wrong password"
-    # a name no account has is not recorded as typed: people type their password into the name box
-    shown = tried if row is not None else UNKNOWN_NAME
-    audit.record(conn, shown, Event.login_failed, "session", None if row is None else shown, area, origin, why, now)
+    _record_failure(conn, row, tried, origin, why, now)
     if row is None or row.disabled:
         return LoginRefused()
     if locked:
